@@ -1,1 +1,3 @@
+from .hooks import FreezeEncoderHook
 
+__all__ = ['FreezeEncoderHook']

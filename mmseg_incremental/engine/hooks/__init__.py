@@ -1,1 +1,3 @@
+from .freeze_encoder_hook import FreezeEncoderHook
 
+__all__ = ['FreezeEncoderHook']

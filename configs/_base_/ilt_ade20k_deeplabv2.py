@@ -1,0 +1,8 @@
+# The ILT setup on ADE20K (151 classes with "other" as background).
+_base_ = [
+    './models/deeplabv2_r101-d8.py', './datasets/ade20k_incremental.py',
+    './schedules/ilt_schedule.py', './default_runtime.py'
+]
+crop_size = (321, 321)
+data_preprocessor = dict(size=crop_size)
+model = dict(data_preprocessor=data_preprocessor)

@@ -1,0 +1,66 @@
+# DeepLab-v2 (ResNet-101, output stride 8, ASPP-v2 summed, no CRF): the
+# network of Michieli & Zanuttigh, "Incremental Learning Techniques for
+# Semantic Segmentation" (ICCVW 2019). Step 0 trains this EncoderDecoder;
+# the configs of steps k > 0 turn it into a DistillEncoderDecoder.
+#
+# BN is frozen as in the authors' code: BN weights/biases never learn
+# (norm_cfg requires_grad=False) and their statistics stay fixed
+# (norm_eval=True), so a batch of 4 is fine.
+#
+# Pretrained weights come from a local file: set ``model.pretrained`` (the
+# top-level ``pretrained`` below is only the default; overriding the scalar
+# in a child config does not reach ``model``, so write
+# ``model = dict(pretrained=pretrained)`` after it, or pass
+# ``--cfg-options model.pretrained=/path/to/resnet101.pth``).
+# * ImageNet, no conversion needed: torchvision's ResNet-101 checkpoint
+#   (https://download.pytorch.org/models/resnet101-63fe2227.pth, a plain
+#   state dict) uses exactly this backbone's key names (conv1, bn1,
+#   layerX.Y.convZ/bnZ, layerX.0.downsample.{0,1}); its extra ``fc.*`` keys
+#   are reported as unexpected and skipped. ``torchvision://resnet101``
+#   also works where torchvision imports and the internet is reachable.
+# * MSCOCO-pretrained DeepLab-v2 (the paper's start): the Caffe/TF DeepLab
+#   ResNet-101 weights must be renamed to the keys above (bn_conv1 -> bn1,
+#   res2a_branch2a -> layer1.0.conv1, bn2a_branch2a -> layer1.0.bn1,
+#   res2a_branch1 -> layer1.0.downsample.0, ...) and saved as
+#   ``{'state_dict': {'backbone.<key>': tensor, ...}}``; load such a whole
+#   segmentor checkpoint with ``load_from`` instead of ``pretrained``. The
+#   Caffe model strides in the first 1x1 conv of a block: set
+#   ``model.backbone.style='caffe'`` for it.
+custom_imports = dict(imports=['mmseg_incremental'], allow_failed_imports=False)
+pretrained = None
+norm_cfg = dict(type='BN', requires_grad=False)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    pretrained=pretrained,
+    backbone=dict(
+        type='ResNet',
+        depth=101,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        norm_cfg=norm_cfg,
+        norm_eval=True,
+        style='pytorch',
+        contract_dilation=False),
+    decode_head=dict(
+        type='DeepLabV2Head',
+        in_channels=2048,
+        in_index=3,
+        dilations=(6, 12, 18, 24),
+        dropout_ratio=0.0,
+        num_classes=21,
+        align_corners=False,
+        ignore_index=255,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))

@@ -1,0 +1,6 @@
+# Embedded benchmark 15-1, MiB flavour (disjoint, ft).
+_base_ = [
+    '../_base_/embedded_deeplabv2_tiny.py', '../_base_/settings/disjoint.py',
+    '../_base_/methods/ft.py'
+]
+task = '15-1'

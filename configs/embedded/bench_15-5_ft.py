@@ -1,0 +1,3 @@
+# Embedded benchmark, VOC-format 15-5, method ft (see configs/il/ for the paper's).
+_base_ = ['../_base_/embedded_deeplabv2_tiny.py', '../_base_/methods/ft.py']
+task = '15-5'

@@ -1,0 +1,3 @@
+# ADE20K 100-10, L'_D (output distillation).
+_base_ = ['../_base_/ilt_ade20k_deeplabv2.py', '../_base_/methods/ld.py']
+task = '100-10'

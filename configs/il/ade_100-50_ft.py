@@ -1,0 +1,3 @@
+# ADE20K 100-50, FT (fine-tuning).
+_base_ = ['../_base_/ilt_ade20k_deeplabv2.py', '../_base_/methods/ft.py']
+task = '100-50'

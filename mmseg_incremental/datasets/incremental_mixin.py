@@ -1,0 +1,207 @@
+"""The incremental protocol shared by every dataset: which images and labels
+a step sees (DESIGN §1).
+
+Notation: step k learns U_k; S_{k-1} are the classes learnt before, S_k =
+S_{k-1} ∪ U_k, F_k the classes of no step so far; fg(img) = the labels of an
+image except 0 (background) and 255 (void).
+
+Training split of step k (``test_mode=False``), by ``setting``:
+
+============  =================================  =========  ==============
+setting       image kept when                    old pixels future pixels
+============  =================================  =========  ==============
+sequential    fg ∩ U_k ≠ ∅ and fg ⊆ S_k          kept       (none present)
+disjoint      fg ∩ U_k ≠ ∅ and fg ⊆ S_k          → 0        (none present)
+overlapped    fg ∩ U_k ≠ ∅                       → 0        → 0
+============  =================================  =========  ==============
+
+Validation split after step k (``test_mode=True``), by ``eval_protocol``:
+
+====================  =========================  ========================
+eval_protocol         image kept when            pixels of unseen classes
+====================  =========================  ========================
+seen_only             fg ⊆ S_k                   (none present)
+mask_unseen           fg ∩ (S_k \\ {0}) ≠ ∅       → 255 (ignored)
+unseen_as_background  fg ∩ (S_k \\ {0}) ≠ ∅       → 0
+====================  =========================  ========================
+
+Classes of S_k are remapped to their output index (their position in the
+task's class order), 255 stays 255. The label map goes through mmseg's own
+path: ``data_info['label_map']`` applied by ``LoadAnnotations``.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..tasks import NUM_CLASSES, IncrementalTask, TaskSpec, get_task
+from .class_presence import load_class_presence
+
+SETTINGS = ('sequential', 'disjoint', 'overlapped')
+EVAL_PROTOCOLS = ('seen_only', 'mask_unseen', 'unseen_as_background')
+IGNORE = 255
+
+
+def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f'Unknown {kind} {value!r}; use one of '
+                         f'{", ".join(choices)}.')
+
+
+def incremental_label_map(task: IncrementalTask, step: int, setting: str,
+                          eval_protocol: str,
+                          test_mode: bool) -> Optional[Dict[int, int]]:
+    """Map raw label -> training/evaluation label for one split.
+
+    Only entries that change a value are listed (``LoadAnnotations`` then
+    touches fewer pixels); 255 is never listed and stays 255. ``None`` when
+    nothing changes.
+    """
+    out = task.output_index(step)
+    old = set(task.old_classes(step)) - {0}
+    unseen_to = 0 if (eval_protocol == 'unseen_as_background' if test_mode
+                      else setting == 'overlapped') else IGNORE
+    label_map = {}
+    for c in range(NUM_CLASSES[task.dataset]):
+        if c not in out:
+            # Future classes. Training: in sequential/disjoint no kept image
+            # holds one (fg ⊆ S_k), overlapped -> 0. Evaluation: by protocol.
+            label_map[c] = unseen_to
+        elif c in old and not test_mode and setting != 'sequential':
+            label_map[c] = 0  # disjoint / overlapped: old -> background
+        else:
+            label_map[c] = out[c]
+    return {k: v for k, v in label_map.items() if k != v} or None
+
+
+def keep_mask(presence: np.ndarray, task: IncrementalTask, step: int,
+              setting: str, eval_protocol: str,
+              test_mode: bool) -> np.ndarray:
+    """Which images the split keeps, from per-image label presence.
+
+    Args:
+        presence (np.ndarray): ``(N, 256)`` bool, raw labels per image.
+
+    Returns:
+        np.ndarray: ``(N,)`` bool.
+    """
+    n = presence.shape[1]
+    fg = presence.copy()
+    fg[:, [0, IGNORE]] = False
+
+    def members(classes) -> np.ndarray:
+        m = np.zeros(n, dtype=bool)
+        m[list(classes)] = True
+        return m
+
+    seen = members(task.seen_classes(step))
+    inside_seen = ~(fg & ~seen).any(axis=1)
+    if test_mode:
+        if eval_protocol == 'seen_only':
+            return inside_seen
+        return (fg & seen).any(axis=1)
+    has_new = (fg & members(task.new_classes(step))).any(axis=1)
+    if setting == 'overlapped':
+        return has_new
+    return has_new & inside_seen
+
+
+class IncrementalDatasetMixin:
+    """Turns an mmseg dataset into the split of one step of a task.
+
+    Mixed in front of an mmseg dataset class that defines ``METAINFO`` with
+    all classes of the dataset (class id = index). Subclasses set
+    ``DATASET_NAME`` (the key of :func:`mmseg_incremental.get_task`).
+
+    Args:
+        task (str | dict): Task name (``'15-1'``) or a custom
+            ``dict(steps=[[0, ...], ...])``.
+        step (int): The step k whose split this is. Defaults to 0.
+        setting (str): Training split rule: ``'sequential'`` (the paper's),
+            ``'disjoint'`` or ``'overlapped'``. Defaults to ``'sequential'``.
+        eval_protocol (str): Evaluation split rule when ``test_mode=True``:
+            ``'seen_only'``, ``'mask_unseen'`` or ``'unseen_as_background'``.
+            Defaults to ``'seen_only'``.
+        presence_cache_dir (str, optional): Folder of the class-presence
+            cache. Defaults to ``$MMSEG_INCREMENTAL_CACHE`` or
+            ``~/.cache/mmseg_incremental``.
+        **kwargs: The mmseg dataset's own arguments.
+    """
+
+    DATASET_NAME: str = ''
+
+    def __init__(self,
+                 *args,
+                 task: TaskSpec,
+                 step: int = 0,
+                 setting: str = 'sequential',
+                 eval_protocol: str = 'seen_only',
+                 presence_cache_dir: Optional[str] = None,
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        self.task = get_task(self.DATASET_NAME, task)
+        self.task.new_classes(step)  # validates the step
+        _check_choice('setting', setting, SETTINGS)
+        _check_choice('eval_protocol', eval_protocol, EVAL_PROTOCOLS)
+        self.step = step
+        self.setting = setting
+        self.eval_protocol = eval_protocol
+        self.presence_cache_dir = presence_cache_dir
+        all_names = self.METAINFO['classes']
+        names = tuple(all_names[c] for c in self.task.seen_classes(step))
+        if metainfo and 'classes' in metainfo and \
+                tuple(metainfo['classes']) != names:
+            raise ValueError(
+                f'metainfo classes {tuple(metainfo["classes"])} contradict '
+                f'step {step} of task {self.task.name!r} ({names}); leave '
+                '`metainfo.classes` out: the task decides the classes.')
+        metainfo = dict(metainfo or {})
+        metainfo.update(
+            classes=names,
+            class_steps=self.task.step_output_indices(step),
+            incremental=dict(
+                task=self.task.to_dict(),
+                step=step,
+                setting=setting,
+                eval_protocol=eval_protocol))
+        super().__init__(*args, metainfo=metainfo, **kwargs)
+
+    # Hooks of mmseg's BaseSegDataset -------------------------------------
+    def get_label_map(self,
+                      new_classes: Optional[Sequence[str]] = None
+                      ) -> Optional[Dict[int, int]]:
+        """The step's label map (see module docstring); ignores
+        ``new_classes``, which the task already fixed."""
+        return incremental_label_map(self.task, self.step, self.setting,
+                                     self.eval_protocol, self.test_mode)
+
+    def _update_palette(self) -> list:
+        palette = self.METAINFO['palette']
+        return [palette[c] for c in self.task.seen_classes(self.step)]
+
+    def filter_data(self) -> List[dict]:
+        """Keep the images of this step's split (module docstring)."""
+        data_list = super().filter_data()
+        if getattr(self, 'reduce_zero_label', False):
+            raise ValueError('Incremental datasets treat label 0 as the '
+                             'background class; set reduce_zero_label=False.')
+        missing = [d['img_path'] for d in data_list if 'seg_map_path' not in d]
+        if missing:
+            raise ValueError(
+                'Incremental splits are decided by the labels of each image, '
+                f'but {missing[0]!r} has no mask; set data_prefix.'
+                'seg_map_path.')
+        presence = load_class_presence([d['seg_map_path'] for d in data_list],
+                                       cache_dir=self.presence_cache_dir)
+        keep = keep_mask(presence, self.task, self.step, self.setting,
+                         self.eval_protocol, self.test_mode)
+        kept = [d for d, k in zip(data_list, keep) if k]
+        if not kept:
+            rule = (f'eval_protocol={self.eval_protocol!r}' if self.test_mode
+                    else f'setting={self.setting!r}')
+            raise ValueError(
+                f'Step {self.step} of task {self.task.name!r} ({rule}) keeps '
+                f'no image out of {len(data_list)} in {self.ann_file!r}: no '
+                f'image contains the classes {self.task.new_classes(self.step)}'
+                ' under this rule. Check the split list and masks, or choose '
+                'another task/setting.')
+        return kept

@@ -1,0 +1,174 @@
+"""Run every step of an incremental task with mmengine's Runner.
+
+.. code:: text
+
+    IncrementalExperiment.run()
+     ├─ _claim_work_dir()          D/experiment.json: refuse another config
+     └─ for k in 0..K:
+         ├─ D/step_k/step_done.json exists -> keep it (resume)
+         ├─ k == 0 and the step-0 store has M_0 -> reuse it, evaluate
+         └─ else build_step_config(k, teacher = M_{k-1}) -> Runner
+              .train() (resumed from D/step_k/last_checkpoint if asked)
+              .val()   -> IncrementalIoUMetric -> D/step_k/step_done.json
+         -> D/summary.json, D/report.md, plots
+
+Only the last model M_{k-1} is handed to step k (the paper keeps no old
+images and no older models).
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import barrier, get_rank, is_distributed
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .plan import (build_step_config, experiment_fingerprint_source,
+                   experiment_task, fingerprint, list_steps,
+                   step0_fingerprint_source)
+from .step0_store import Step0Store
+from .summary import metrics_to_summary, write_summary
+
+DONE_FILE = 'step_done.json'
+
+
+def init_distributed(launcher: str) -> None:
+    """Start torch.distributed where mmengine's own init cannot: the
+    ``pytorch`` launcher on a machine without CUDA (gloo backend; mmengine
+    calls ``torch.cuda.set_device`` first). Elsewhere the Runner does it."""
+    if launcher == 'pytorch' and not torch.cuda.is_available() \
+            and not is_distributed():
+        torch.distributed.init_process_group(backend='gloo')
+
+
+def _dump_json(path: str, obj) -> None:
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=repr)
+    os.replace(tmp, path)
+
+
+class IncrementalExperiment:
+    """All steps of one task, method and setting in one work dir.
+
+    Args:
+        cfg (Config): An experiment config (see :mod:`.plan`).
+        work_dir (str): The experiment's folder ``D``.
+        resume (bool): Continue a stopped experiment in ``D``: finished
+            steps are kept, the current one resumes from its last
+            checkpoint. Defaults to False.
+    """
+
+    def __init__(self, cfg: Config, work_dir: str,
+                 resume: bool = False) -> None:
+        self.cfg = cfg
+        self.work_dir = osp.abspath(work_dir)
+        self.resume = resume
+        self.task = experiment_task(cfg)
+        store = cfg.get('step0_store') or osp.join(
+            osp.dirname(self.work_dir), 'step0_store')
+        self.store = Step0Store(store)
+        self.steps: List[dict] = []
+
+    # ------------------------------------------------------------------
+    def _step_dir(self, step: int) -> str:
+        return osp.join(self.work_dir, f'step_{step}')
+
+    def _claim_work_dir(self) -> None:
+        """Refuse a work dir of another config; never mix or overwrite."""
+        meta = osp.join(self.work_dir, 'experiment.json')
+        digest = fingerprint(experiment_fingerprint_source(self.cfg))
+        if osp.isfile(meta):
+            with open(meta) as f:
+                owner = json.load(f)
+            if owner.get('fingerprint') != digest:
+                raise RuntimeError(
+                    f'{self.work_dir} holds an experiment of another config '
+                    f'({owner.get("config")}); choose another --work-dir '
+                    '(nothing was changed there).')
+            if not self.resume:
+                raise RuntimeError(
+                    f'{self.work_dir} already holds this experiment; pass '
+                    '--resume to continue it, or choose another --work-dir '
+                    '(nothing was overwritten).')
+            return
+        if get_rank() == 0:
+            os.makedirs(self.work_dir, exist_ok=True)
+            _dump_json(meta, dict(
+                fingerprint=digest, config=self.cfg.filename,
+                task=self.task.to_dict()))
+        barrier()
+
+    # ------------------------------------------------------------------
+    def _runner(self, step: int, teacher: Optional[str], **extra) -> Runner:
+        step_cfg = build_step_config(self.cfg, step, self._step_dir(step),
+                                     teacher)
+        step_cfg.merge_from_dict(extra)
+        runner = Runner.from_cfg(step_cfg)
+        if get_rank() == 0:  # runs under mmseg's stock tools/train.py too
+            step_cfg.dump(osp.join(self._step_dir(step), 'step_config.py'))
+        return runner
+
+    def _train_step(self, step: int, teacher: Optional[str]) -> dict:
+        step_dir = self._step_dir(step)
+        resume = self.resume and osp.isfile(
+            osp.join(step_dir, 'last_checkpoint'))
+        runner = self._runner(step, teacher, resume=resume)
+        runner.train()
+        metrics = runner.val()
+        iters = runner.train_loop.max_iters
+        checkpoint = osp.join(step_dir, f'iter_{iters}.pth')
+        if get_rank() == 0 and not osp.isfile(checkpoint):
+            raise RuntimeError(
+                f'Step {step} finished without {checkpoint}; keep the '
+                "default CheckpointHook's save_last=True.")
+        return dict(checkpoint=checkpoint, metrics=metrics)
+
+    def _reuse_step0(self, source: dict) -> Optional[dict]:
+        stored = self.store.lookup(source)
+        if stored is None:
+            return None
+        print_log(f'Reusing M_0 from {stored} (same model, step-0 data and '
+                  'schedule); evaluating it on this experiment\'s split.',
+                  logger='current')
+        runner = self._runner(0, None, load_from=stored)
+        return dict(checkpoint=stored, metrics=runner.val(), reused=True)
+
+    def _run_step(self, step: int, teacher: Optional[str]) -> dict:
+        done_file = osp.join(self._step_dir(step), DONE_FILE)
+        if osp.isfile(done_file):
+            with open(done_file) as f:
+                return json.load(f)
+        result = None
+        source = step0_fingerprint_source(self.cfg) if step == 0 else None
+        if step == 0:
+            result = self._reuse_step0(source)
+        if result is None:
+            result = self._train_step(step, teacher)
+            if step == 0 and get_rank() == 0:
+                self.store.publish(source, result['checkpoint'])
+        result['step'] = step
+        if get_rank() == 0:
+            os.makedirs(self._step_dir(step), exist_ok=True)
+            _dump_json(done_file, result)
+        barrier()  # every rank sees M_k before step k+1 loads it
+        return result
+
+    def run(self) -> Dict:
+        """Run (or resume) every step; returns the summary dict."""
+        self._claim_work_dir()
+        teacher = None
+        summary = None
+        for step in list_steps(self.cfg):
+            result = self._run_step(step, teacher)
+            teacher = result['checkpoint']
+            self.steps.append(
+                metrics_to_summary(self.task, step, result['metrics']))
+            if get_rank() == 0:
+                summary = write_summary(self.work_dir, self.cfg, self.task,
+                                        self.steps)
+        barrier()
+        return summary

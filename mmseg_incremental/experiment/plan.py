@@ -1,0 +1,221 @@
+"""Turn an incremental experiment config into the config of each step.
+
+An experiment config is an ordinary mmseg config for step 0 (it trains M_0
+with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
+
+.. code:: python
+
+    task = '15-1'                 # or dict(steps=[[0, ...], [...]])
+    setting = 'sequential'        # training split rule
+    eval_protocol = 'seen_only'   # validation split rule
+    iters_per_class = 1000        # step 0: |S_0| * it, step k: |U_k| * it
+    lr_step0 = 1e-4               # poly (power 0.9) down to lr_min
+    lr_incremental = 5e-5
+    lr_min = 1e-6
+    incremental = dict(           # DistillEncoderDecoder args for k >= 1
+        distill_output=None, distill_feature=None,
+        freeze_encoder=False, new_class_init='default')
+
+:func:`build_step_config` derives step k from it: the datasets' ``task`` /
+``step`` / ``setting`` / ``eval_protocol``, the classifier size |S_k|, the
+schedule (DESIGN §3) and, for k >= 1, a :class:`DistillEncoderDecoder` whose
+teacher is M_{k-1}'s checkpoint. Every step config is a plain mmengine
+config, so it also runs under mmseg's ``tools/train.py``.
+"""
+import copy
+import hashlib
+import json
+from typing import Iterator, List, Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmseg.registry import DATASETS
+
+from ..tasks import IncrementalTask, get_task
+
+#: Top-level keys of an experiment config that are not mmengine's.
+EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
+                   'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
+                   'step0_store', 'max_step', 'method_name')
+_DEFAULTS = dict(
+    setting='sequential',
+    eval_protocol='seen_only',
+    iters_per_class=1000,
+    lr_step0=1e-4,
+    lr_incremental=5e-5,
+    lr_min=1e-6,
+    incremental=dict())
+
+
+def _get(cfg: Config, key: str):
+    return cfg.get(key, copy.deepcopy(_DEFAULTS.get(key)))
+
+
+def iter_incremental_datasets(cfg: dict) -> Iterator[dict]:
+    """Yield the incremental dataset dicts inside a dataloader/dataset cfg,
+    looking through wrappers (``RepeatDataset``, ``ConcatDataset``...)."""
+    if isinstance(cfg, dict):
+        dtype = cfg.get('type')
+        if isinstance(dtype, str) and \
+                hasattr(DATASETS.get(dtype) or object, 'DATASET_NAME'):
+            yield cfg
+            return
+        for key in ('dataset', 'datasets'):
+            if key in cfg:
+                yield from iter_incremental_datasets(cfg[key])
+    elif isinstance(cfg, (list, tuple)):
+        for item in cfg:
+            yield from iter_incremental_datasets(item)
+
+
+def experiment_task(cfg: Config) -> IncrementalTask:
+    """The task of an experiment config (dataset name from its dataset)."""
+    if 'task' not in cfg:
+        raise ValueError('The config has no top-level `task`; add e.g. '
+                         "task = '15-1' (see configs/il/).")
+    found = list(iter_incremental_datasets(cfg.get('train_dataloader', {})))
+    if not found:
+        raise ValueError(
+            'train_dataloader.dataset is not an incremental dataset; use '
+            'IncrementalVOCDataset or IncrementalADE20KDataset.')
+    dataset_name = DATASETS.get(found[0]['type']).DATASET_NAME
+    return get_task(dataset_name, _plain(cfg['task']))
+
+
+def _plain(value):
+    """ConfigDict/tuple -> builtin dict/list (for tasks and hashing)."""
+    if isinstance(value, (ConfigDict, dict)):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def step_iters(cfg: Config, task: IncrementalTask, step: int) -> int:
+    """|S_0| * iters_per_class at step 0, |U_k| * iters_per_class after."""
+    return int(_get(cfg, 'iters_per_class')) * len(task.new_classes(step))
+
+
+def build_step_config(cfg: Config,
+                      step: int,
+                      work_dir: str,
+                      teacher_checkpoint: Optional[str] = None) -> Config:
+    """The full mmengine config that trains step ``step``.
+
+    Args:
+        cfg (Config): The experiment config.
+        step (int): The step k.
+        work_dir (str): The step's work dir (``D/step_<k>``).
+        teacher_checkpoint (str, optional): M_{k-1}'s checkpoint; required
+            for k >= 1.
+
+    Returns:
+        Config: The step's config, without the experiment-only keys.
+    """
+    task = experiment_task(cfg)
+    task.new_classes(step)  # validates
+    step_cfg = Config(copy.deepcopy(cfg.to_dict()), filename=cfg.filename)
+    for key in EXPERIMENT_KEYS:
+        step_cfg.pop(key, None)
+    step_cfg.work_dir = work_dir
+    step_cfg.experiment_name = f'step_{step}'
+
+    for split in ('train', 'val', 'test'):
+        for ds in iter_incremental_datasets(
+                step_cfg.get(f'{split}_dataloader', {})):
+            ds['task'] = _plain(cfg['task'])
+            ds['step'] = step
+            if split == 'train':
+                ds['setting'] = _get(cfg, 'setting')
+            else:
+                ds['eval_protocol'] = _get(cfg, 'eval_protocol')
+
+    model = step_cfg.model
+    for head in ('decode_head', 'auxiliary_head'):
+        heads = model.get(head)
+        for h in heads if isinstance(heads, list) else [heads]:
+            if h is not None:
+                h['num_classes'] = task.num_classes(step)
+    if step > 0:
+        if not teacher_checkpoint:
+            raise ValueError(f'Step {step} needs the checkpoint of M_{step-1}'
+                             ' as teacher_checkpoint.')
+        model['type'] = 'DistillEncoderDecoder'
+        model.update(copy.deepcopy(_plain(_get(cfg, 'incremental'))))
+        model['teacher_checkpoint'] = teacher_checkpoint
+        model['num_old_classes'] = len(task.old_classes(step))
+        # The student starts from M_{k-1}: no ImageNet/COCO init needed.
+        model['pretrained'] = None
+        if 'backbone' in model:
+            model['backbone'].pop('init_cfg', None)
+            model['backbone'].pop('pretrained', None)
+
+    iters = step_iters(cfg, task, step)
+    lr = _get(cfg, 'lr_step0') if step == 0 else _get(cfg, 'lr_incremental')
+    step_cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
+    step_cfg.optim_wrapper.optimizer['lr'] = lr
+    step_cfg.param_scheduler = [
+        dict(
+            type='PolyLR',
+            eta_min=_get(cfg, 'lr_min'),
+            power=0.9,
+            begin=0,
+            end=iters,
+            by_epoch=False)
+    ]
+    if step_cfg.get('launcher', 'none') != 'none' and \
+            not torch.cuda.is_available():
+        # CPU DDP (gloo): DistributedDataParallel takes no device_ids.
+        step_cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None)
+    return step_cfg
+
+
+def fingerprint(value) -> str:
+    """A stable hash of a JSON-able config fragment."""
+    text = json.dumps(_plain(value), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def step0_fingerprint_source(cfg: Config) -> dict:
+    """What decides M_0: model, step-0 training data and schedule, seed.
+
+    The task enters only through S_0 (step 0's split and labels depend on
+    S_0 alone), so e.g. VOC 15-5 and 15-1 share M_0, as in the paper.
+    """
+    task = experiment_task(cfg)
+    step_cfg = build_step_config(cfg, 0, work_dir='')
+    train = _plain(step_cfg.train_dataloader)
+    for ds in iter_incremental_datasets(train):
+        ds['task'] = dict(steps=[list(task.steps[0])])
+    return dict(
+        model=_plain(step_cfg.model),
+        train_dataloader=train,
+        optim_wrapper=_plain(step_cfg.optim_wrapper),
+        param_scheduler=_plain(step_cfg.param_scheduler),
+        train_cfg=_plain(step_cfg.train_cfg),
+        randomness=_plain(step_cfg.get('randomness', {})),
+        dataset=task.dataset)
+
+
+def experiment_fingerprint_source(cfg: Config) -> dict:
+    """Everything of the config except where and how it runs."""
+    src = _plain(cfg.to_dict())
+    for key in ('work_dir', 'launcher', 'resume', 'load_from', 'step0_store',
+                'env_cfg', 'default_hooks', 'log_level', 'visualizer',
+                'log_processor'):
+        src.pop(key, None)
+    return src
+
+
+def list_steps(cfg: Config) -> List[int]:
+    """Steps an experiment runs: 0..K-1, or 0..``max_step`` if set."""
+    num_steps = experiment_task(cfg).num_steps
+    last = cfg.get('max_step')
+    if last is None:
+        return list(range(num_steps))
+    if not 0 <= last < num_steps:
+        raise ValueError(f'max_step={last} is out of range; the task has '
+                         f'steps 0..{num_steps - 1}.')
+    return list(range(last + 1))

@@ -1,0 +1,176 @@
+"""L'_D: distillation on the output layer (ILT, Eq. 3)."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmseg.registry import MODELS
+
+_VARIANTS = ('ilt', 'mib')
+_PIXEL_MASKS = ('none', 'old')
+
+
+def _check_choice(name: str, value: str, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f'OutputDistillLoss got {name}={value!r}; use one '
+                         f'of {", ".join(repr(c) for c in choices)}.')
+
+
+def _old_pixel_mask(seg_label: Tensor, size: torch.Size,
+                    num_old_classes: int) -> Tensor:
+    """Pixels labelled background or an old class, at the logits' size.
+
+    Args:
+        seg_label (Tensor): Labels (output indices, 255 = ignore) of shape
+            (N, H, W) or (N, 1, H, W), at any resolution.
+        size (torch.Size): Spatial size (h, w) of the logits.
+        num_old_classes (int): C_old = |S_{k-1}|.
+
+    Returns:
+        Tensor: Float mask of shape (N, h, w); 1 where
+        ``0 <= label < C_old``. 255 (and every new class of U_k) is >= C_old,
+        so ignored pixels are dropped by the same test.
+    """
+    if seg_label.dim() == 3:
+        seg_label = seg_label.unsqueeze(1)
+    if seg_label.dim() != 4 or seg_label.shape[1] != 1:
+        raise ValueError('seg_label must have shape (N, H, W) or (N, 1, H, '
+                         f'W); got {tuple(seg_label.shape)}.')
+    if seg_label.shape[2:] != size:
+        # Nearest downsampling, as the authors' code resizes the labels to
+        # the logits (tf.image.resize_nearest_neighbor).
+        seg_label = F.interpolate(
+            seg_label.float(), size=size, mode='nearest')
+    seg_label = seg_label[:, 0]
+    return ((seg_label >= 0) & (seg_label < num_old_classes)).float()
+
+
+@MODELS.register_module()
+class OutputDistillLoss(nn.Module):
+    """L'_D: distillation of the previous model's class scores (Eq. 3).
+
+    The teacher M_{k-1} has C_old = |S_{k-1}| outputs, the student M_k has
+    C_new = |S_k| >= C_old; output index c < C_old is the same class in
+    both. With ``q = softmax(teacher_logits / T)`` (over the C_old classes):
+
+    - ``variant='ilt'`` (the paper, the authors' code): per pixel
+      ``-sum_{c in S_{k-1}} q[c] * log p[c]`` where
+      ``p = softmax(student_logits / T)`` over **all** C_new classes, so the
+      new classes compete with the old ones inside the log.
+    - ``variant='mib'`` (MiB/PLOP's "ILT"/"LwF"): the student logits are
+      narrowed to their first C_old channels and log-softmaxed over those
+      alone; per pixel ``-mean_{c in S_{k-1}} q[c] * log p_old[c]``
+      (a **mean** over classes, as MiB's ``KnowledgeDistillationLoss``).
+
+    The per-pixel term is averaged over the pixels kept by ``pixel_mask``:
+    ``'none'`` keeps all of them, ``'old'`` (the authors' code) keeps only
+    pixels whose label is the background or an old class (output index
+    < C_old, hence not 255 and not a new class of U_k); the labels are
+    nearest-downsampled to the logits' resolution. When no pixel is kept the
+    loss is 0. Both logits are divided by ``temperature``; the result is
+    **not** multiplied by T^2 (pass ``loss_weight=lambda * T**2`` for
+    Hinton's gradient scaling). The teacher's logits are detached here.
+
+    Args:
+        variant (str): ``'ilt'`` or ``'mib'``. Defaults to ``'ilt'``.
+        pixel_mask (str): ``'none'`` or ``'old'``. Defaults to ``'none'``.
+        temperature (float): T > 0 dividing both logits. Defaults to 1.0.
+        loss_weight (float): lambda'_D >= 0 (1 in the authors' code, 100 in
+            MiB's). Defaults to 1.0.
+        loss_name (str): Log key; must start with ``loss_`` so that
+            mmengine's ``parse_losses`` back-propagates it. Defaults to
+            ``'loss_distill_out'``.
+    """
+
+    def __init__(self,
+                 variant: str = 'ilt',
+                 pixel_mask: str = 'none',
+                 temperature: float = 1.0,
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_distill_out') -> None:
+        super().__init__()
+        _check_choice('variant', variant, _VARIANTS)
+        _check_choice('pixel_mask', pixel_mask, _PIXEL_MASKS)
+        if not temperature > 0:
+            raise ValueError(f'OutputDistillLoss got temperature='
+                             f'{temperature!r}; use a positive number '
+                             '(1.0 = no temperature).')
+        if not loss_weight >= 0:
+            raise ValueError(f'OutputDistillLoss got loss_weight='
+                             f'{loss_weight!r}; use a weight >= 0 (0 turns '
+                             'the term off).')
+        if not loss_name.startswith('loss_'):
+            raise ValueError(f'OutputDistillLoss got loss_name={loss_name!r};'
+                             " it must start with 'loss_' or mmengine will "
+                             'not back-propagate it.')
+        self.variant = variant
+        self.pixel_mask = pixel_mask
+        self.temperature = float(temperature)
+        self.loss_weight = float(loss_weight)
+        self._loss_name = loss_name
+
+    def forward(self,
+                student_logits: Tensor,
+                teacher_logits: Tensor,
+                seg_label: Optional[Tensor] = None) -> Tensor:
+        """Compute lambda'_D * L'_D.
+
+        Args:
+            student_logits (Tensor): M_k's logits, shape (N, C_new, h, w).
+            teacher_logits (Tensor): M_{k-1}'s logits, shape
+                (N, C_old, h, w) with C_old <= C_new.
+            seg_label (Tensor, optional): Labels (output indices, 255 =
+                ignore), shape (N, H, W) or (N, 1, H, W); needed only with
+                ``pixel_mask='old'``. Defaults to None.
+
+        Returns:
+            Tensor: The weighted loss, a scalar.
+        """
+        if student_logits.dim() != 4 or teacher_logits.dim() != 4:
+            raise ValueError('OutputDistillLoss expects logits of shape '
+                             '(N, C, h, w); got student '
+                             f'{tuple(student_logits.shape)}, teacher '
+                             f'{tuple(teacher_logits.shape)}.')
+        num_old = teacher_logits.shape[1]
+        if (student_logits.shape[0] != teacher_logits.shape[0]
+                or student_logits.shape[2:] != teacher_logits.shape[2:]
+                or student_logits.shape[1] < num_old):
+            raise ValueError(
+                'OutputDistillLoss needs teacher logits (N, C_old, h, w) and '
+                'student logits (N, C_new, h, w) with C_new >= C_old; got '
+                f'student {tuple(student_logits.shape)}, teacher '
+                f'{tuple(teacher_logits.shape)}.')
+        teacher_logits = teacher_logits.detach()
+        temp = self.temperature
+        q = F.softmax(teacher_logits / temp, dim=1)
+        if self.variant == 'ilt':
+            log_p = F.log_softmax(student_logits / temp, dim=1)[:, :num_old]
+            per_pixel = -(q * log_p).sum(dim=1)
+        else:
+            log_p = F.log_softmax(
+                student_logits[:, :num_old] / temp, dim=1)
+            per_pixel = -(q * log_p).mean(dim=1)
+
+        if self.pixel_mask == 'none':
+            loss = per_pixel.mean()
+        else:
+            if seg_label is None:
+                raise ValueError("OutputDistillLoss(pixel_mask='old') needs "
+                                 'seg_label; pass the labels or use '
+                                 "pixel_mask='none'.")
+            mask = _old_pixel_mask(seg_label.to(per_pixel.device),
+                                   per_pixel.shape[1:], num_old)
+            loss = (per_pixel * mask).sum() / mask.sum().clamp(min=1)
+        return self.loss_weight * loss
+
+    @property
+    def loss_name(self) -> str:
+        """str: The log key of this term (starts with ``loss_``)."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return (f'variant={self.variant!r}, pixel_mask={self.pixel_mask!r}, '
+                f'temperature={self.temperature}, '
+                f'loss_weight={self.loss_weight}')

@@ -1,0 +1,365 @@
+"""M_k trained from M_{k-1}: the ILT segmentor (L'_D, L''_D, EF)."""
+import copy
+import logging
+import os.path as osp
+import re
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.model import revert_sync_batchnorm
+from mmengine.runner import CheckpointLoader, load_state_dict
+from torch import Tensor
+
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.registry import MODELS
+from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
+                         SampleList, add_prefix)
+from ..utils import NEW_CLASS_INITS, grow_classifier_, infer_num_old_classes
+
+
+def _without_pretrained(cfg: ConfigType) -> ConfigType:
+    """A copy of a backbone config that loads no pretrained weights.
+
+    Every weight of M_k comes from M_{k-1}, so an ImageNet/COCO checkpoint
+    would be read only to be overwritten (and might not exist any more).
+    """
+    cfg = copy.deepcopy(cfg)
+    if cfg.get('pretrained') is not None:
+        cfg['pretrained'] = None
+    init_cfg = cfg.get('init_cfg')
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        cfg['init_cfg'] = None
+    elif isinstance(init_cfg, (list, tuple)):
+        cfg['init_cfg'] = [
+            c for c in init_cfg if c.get('type') != 'Pretrained'
+        ] or None
+    return cfg
+
+
+def _with_num_classes(head: OptConfigType, num_classes: int) -> OptConfigType:
+    """A copy of a head config (or list of them) with ``num_classes``."""
+    if head is None:
+        return None
+    if isinstance(head, (list, tuple)):
+        return [_with_num_classes(h, num_classes) for h in head]
+    head = copy.deepcopy(head)
+    if head.get('out_channels') not in (None, 1):
+        head['out_channels'] = num_classes
+    head['num_classes'] = num_classes
+    return head
+
+
+def _read_state_dict(filename: str) -> Dict[str, Tensor]:
+    """The ``state_dict`` of an mmengine checkpoint, ``module.`` stripped."""
+    is_uri = re.match(r'^[a-zA-Z][\w+.-]*://', filename) is not None
+    if not is_uri and not osp.isfile(osp.expanduser(filename)):
+        raise FileNotFoundError(
+            f'teacher_checkpoint {filename!r} does not exist; point '
+            'model.teacher_checkpoint at the checkpoint of the previous step '
+            '(M_{k-1}), e.g. <work_dir>/step_<k-1>/iter_<n>.pth.')
+    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'teacher_checkpoint {filename!r} holds a '
+                        f'{type(checkpoint).__name__}, not a dict with a '
+                        'state_dict; save it with mmengine.')
+    state = checkpoint.get('state_dict', checkpoint)
+    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+
+
+@MODELS.register_module()
+class DistillEncoderDecoder(EncoderDecoder):
+    """ILT's step-k segmentor: M_k learns U_k while M_{k-1} teaches S_{k-1}.
+
+    The teacher M_{k-1} is a plain ``EncoderDecoder`` of the same
+    architecture with C_old = |S_{k-1}| classes (read off the classifier in
+    ``teacher_checkpoint``). It is built and loaded here, frozen, always in
+    eval mode and run under ``torch.no_grad()``. It is deliberately **not a
+    registered submodule**: it never appears in ``state_dict()`` (a step-k
+    checkpoint holds only ``backbone.*``/``decode_head.*`` and loads into a
+    stock ``EncoderDecoder`` with |S_k| classes), in ``parameters()`` (the
+    optimizer, DDP and ``init_weights`` never see it) nor in ``train()``;
+    ``_apply`` moves it with the student (``.to()``, ``.cuda()``, ...).
+
+    The student M_k (this model, C_new = |S_k| = ``decode_head.num_classes``)
+    starts from M_{k-1}'s weights with the classifier grown C_old -> C_new
+    (see :func:`grow_classifier_`), at construction and again at the end of
+    ``init_weights()`` (which mmengine's Runner calls before it loads a
+    resume checkpoint), so the copy survives the Runner's initialisation.
+
+    .. code:: text
+
+     loss(): extract_feat() -> decode_head.forward() -> loss_by_feat() (L_CE)
+             -> _distill_loss(): teacher features (shared under EF) and
+                teacher logits under no_grad -> L'_D, L''_D
+
+    L = L_CE + lambda'_D L'_D + lambda''_D L''_D, logged as
+    ``decode.loss_ce``, ``distill.loss_distill_out`` and
+    ``distill.loss_distill_feat``. L'_D compares the logits at their own
+    resolution; L''_D the features the decode head reads (res5).
+
+    EF (``freeze_encoder=True``): the backbone and neck get
+    ``requires_grad=False`` at construction (so DDP, built later, neither
+    registers nor waits for them), stay in eval mode (BN statistics fixed)
+    and run under ``torch.no_grad()``. While the student's encoder equals the
+    teacher's (checked once after every load), the encoder runs once per
+    batch and both heads read its features.
+
+    Args:
+        backbone (ConfigType): As ``EncoderDecoder``; pretrained weights in
+            it are not loaded (every weight comes from M_{k-1}).
+        decode_head (ConfigType): As ``EncoderDecoder``; ``num_classes`` is
+            |S_k|.
+        teacher_checkpoint (str): Path of M_{k-1}'s mmengine checkpoint
+            (a dict with ``state_dict``, keys ``backbone.*``,
+            ``decode_head.*``).
+        distill_output (dict, optional): An ``OutputDistillLoss`` config
+            for L'_D (``type`` may be omitted). None turns L'_D off.
+            Defaults to None.
+        distill_feature (dict, optional): A ``FeatureDistillLoss`` config
+            for L''_D. None turns L''_D off. Defaults to None.
+        freeze_encoder (bool): EF. Defaults to False.
+        new_class_init (str): ``'default'`` (fresh init of the U_k rows) or
+            ``'background'`` (MiB). Defaults to ``'default'``.
+        num_old_classes (int, optional): The expected C_old; when given, the
+            teacher checkpoint's class count must equal it.
+            Defaults to None.
+        neck, auxiliary_head, train_cfg, test_cfg, data_preprocessor,
+        pretrained, init_cfg: As ``EncoderDecoder`` (``pretrained`` is
+            ignored, see ``backbone``).
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 decode_head: ConfigType,
+                 neck: OptConfigType = None,
+                 auxiliary_head: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg: OptMultiConfig = None,
+                 *,
+                 teacher_checkpoint: Optional[str] = None,
+                 distill_output: OptConfigType = None,
+                 distill_feature: OptConfigType = None,
+                 freeze_encoder: bool = False,
+                 new_class_init: str = 'default',
+                 num_old_classes: Optional[int] = None) -> None:
+        if not teacher_checkpoint:
+            raise ValueError('DistillEncoderDecoder needs teacher_checkpoint, '
+                             'the checkpoint of M_{k-1}; at step 0 use a '
+                             "plain 'EncoderDecoder'.")
+        if new_class_init not in NEW_CLASS_INITS:
+            raise ValueError(f'new_class_init={new_class_init!r} is unknown; '
+                             "use 'default' (fresh rows) or 'background' "
+                             '(MiB).')
+        if freeze_encoder and distill_feature is not None:
+            raise ValueError(
+                "L''_D (distill_feature) with EF (freeze_encoder=True) is "
+                'meaningless: the frozen encoder equals the teacher\'s. Set '
+                'distill_feature=None or freeze_encoder=False.')
+        if pretrained is not None:
+            print_log(
+                f'DistillEncoderDecoder ignores pretrained={pretrained!r}: '
+                'every weight comes from the teacher checkpoint.',
+                logger='current',
+                level=logging.INFO)
+        backbone = _without_pretrained(backbone)
+        teacher_cfg = dict(
+            type='EncoderDecoder',
+            backbone=copy.deepcopy(backbone),
+            neck=copy.deepcopy(neck),
+            decode_head=decode_head,
+            auxiliary_head=auxiliary_head,
+            train_cfg=copy.deepcopy(train_cfg),
+            test_cfg=copy.deepcopy(test_cfg),
+            data_preprocessor=copy.deepcopy(data_preprocessor))
+        super().__init__(
+            backbone=backbone,
+            decode_head=decode_head,
+            neck=neck,
+            auxiliary_head=auxiliary_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+
+        self.teacher_checkpoint = teacher_checkpoint
+        self.new_class_init = new_class_init
+        self.freeze_encoder = bool(freeze_encoder)
+        teacher_state = _read_state_dict(teacher_checkpoint)
+        c_old = infer_num_old_classes(self.state_dict(), teacher_state,
+                                      self.num_classes)
+        if num_old_classes is not None and c_old != num_old_classes:
+            raise ValueError(
+                f'The teacher checkpoint {teacher_checkpoint!r} has {c_old} '
+                f'classes but num_old_classes={num_old_classes}; point '
+                'teacher_checkpoint at the model of the previous step or fix '
+                'num_old_classes (|S_{k-1}|).')
+        if c_old >= self.num_classes:
+            raise ValueError(
+                f'The teacher checkpoint {teacher_checkpoint!r} has {c_old} '
+                f'classes, the student {self.num_classes}; step k must add '
+                'classes: set decode_head.num_classes to |S_k| > |S_{k-1}|.')
+        self.num_old_classes = c_old
+        teacher_cfg['decode_head'] = _with_num_classes(decode_head, c_old)
+        teacher_cfg['auxiliary_head'] = _with_num_classes(
+            auxiliary_head, c_old)
+        teacher = revert_sync_batchnorm(MODELS.build(teacher_cfg))
+        load_state_dict(teacher, teacher_state, strict=True)
+        teacher.requires_grad_(False)
+        teacher.eval()
+        # A tuple hides M_{k-1} from nn.Module's registration (see above).
+        self._teacher = (teacher, )
+
+        def build_loss(cfg: OptConfigType, default: str) -> Optional[nn.Module]:
+            if cfg is None:
+                return None
+            cfg = copy.deepcopy(cfg)
+            cfg.setdefault('type', default)
+            return MODELS.build(cfg)
+
+        self.distill_output = build_loss(distill_output, 'OutputDistillLoss')
+        self.distill_feature = build_loss(distill_feature,
+                                          'FeatureDistillLoss')
+
+        grow_classifier_(self, teacher.state_dict(), c_old, new_class_init)
+        self._encoder_shared: Optional[bool] = None
+        self.register_load_state_dict_post_hook(_forget_encoder_check)
+        if self.freeze_encoder:
+            for module in self._encoder_modules():
+                module.requires_grad_(False)
+            self.train(self.training)
+
+    @property
+    def teacher(self) -> EncoderDecoder:
+        """EncoderDecoder: M_{k-1} (frozen, eval mode, not a submodule)."""
+        return self._teacher[0]
+
+    def _encoder_modules(self, model: Optional[EncoderDecoder] = None
+                         ) -> List[nn.Module]:
+        model = self if model is None else model
+        return [model.backbone] + ([model.neck] if model.with_neck else [])
+
+    def init_weights(self) -> None:
+        """Run the configured initialisation, then copy M_{k-1} again.
+
+        The new rows of the classifier keep the configured initialisation
+        (``'default'``) or are set as MiB does (``'background'``).
+        """
+        super().init_weights()
+        grow_classifier_(self, self.teacher.state_dict(),
+                         self.num_old_classes, self.new_class_init)
+        self._encoder_shared = None
+
+    def train(self, mode: bool = True) -> 'DistillEncoderDecoder':
+        """Set the student's mode; the teacher (and under EF the encoder)
+        stays in eval mode."""
+        super().train(mode)
+        if '_teacher' in self.__dict__:
+            self.teacher.eval()
+        if getattr(self, 'freeze_encoder', False):
+            for module in self._encoder_modules():
+                module.eval()
+        return self
+
+    def _apply(self, fn, *args, **kwargs) -> 'DistillEncoderDecoder':
+        """Apply ``fn`` (device/dtype moves) to the teacher as well."""
+        super()._apply(fn, *args, **kwargs)
+        if '_teacher' in self.__dict__:
+            self.teacher._apply(fn, *args, **kwargs)
+            self._encoder_shared = None
+        return self
+
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        """The student's encoder features (no graph under EF)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled()
+                                    and not self.freeze_encoder):
+            return super().extract_feat(inputs)
+
+    def _teacher_shares_encoder(self) -> bool:
+        """Whether the student's encoder provably computes the teacher's
+        features: EF and bit-identical parameters and buffers."""
+        if not self.freeze_encoder:
+            return False
+        if self._encoder_shared is None:
+            student = [m.state_dict() for m in self._encoder_modules()]
+            teacher = [
+                m.state_dict() for m in self._encoder_modules(self.teacher)
+            ]
+            self._encoder_shared = all(
+                s.keys() == t.keys() and all(
+                    s[k].dtype == t[k].dtype and s[k].shape == t[k].shape
+                    and torch.equal(s[k], t[k]) for k in s)
+                for s, t in zip(student, teacher))
+            if not self._encoder_shared:
+                print_log(
+                    'EF: the frozen encoder differs from the teacher\'s '
+                    '(another checkpoint was loaded); the teacher runs its '
+                    'own encoder.',
+                    logger='current',
+                    level=logging.WARNING)
+        return self._encoder_shared
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        """L_CE + lambda'_D L'_D + lambda''_D L''_D of a batch.
+
+        Args:
+            inputs (Tensor): Input images of shape (N, 3, H, W).
+            data_samples (list[:obj:`SegDataSample`]): With ``gt_sem_seg``
+                (output indices of S_k, 255 = ignore).
+
+        Returns:
+            dict[str, Tensor]: ``decode.*`` (and ``aux.*``) from the heads,
+            ``distill.*`` from L'_D and L''_D.
+        """
+        feats = self.extract_feat(inputs)
+        seg_logits = self.decode_head.forward(feats)
+        losses = add_prefix(
+            self.decode_head.loss_by_feat(seg_logits, data_samples),
+            'decode')
+        if self.with_auxiliary_head:
+            losses.update(
+                self._auxiliary_head_forward_train(feats, data_samples))
+        if self.distill_output is not None or self.distill_feature is not None:
+            losses.update(
+                add_prefix(
+                    self._distill_loss(inputs, feats, seg_logits,
+                                       data_samples), 'distill'))
+        return losses
+
+    def _distill_loss(self, inputs: Tensor, feats: Sequence[Tensor],
+                      seg_logits: Tensor, data_samples: SampleList) -> dict:
+        """L'_D and L''_D against the teacher's outputs on the batch."""
+        teacher = self.teacher
+        with torch.no_grad():
+            if self._teacher_shares_encoder():
+                teacher_feats = feats
+            else:
+                teacher_feats = teacher.extract_feat(inputs)
+            teacher_logits = None
+            if self.distill_output is not None:
+                teacher_logits = teacher.decode_head.forward(teacher_feats)
+        losses = dict()
+        if self.distill_output is not None:
+            seg_label = torch.stack(
+                [sample.gt_sem_seg.data for sample in data_samples])
+            losses[self.distill_output.loss_name] = self.distill_output(
+                seg_logits, teacher_logits, seg_label)
+        if self.distill_feature is not None:
+            student = self.decode_head._transform_inputs(feats)
+            old = teacher.decode_head._transform_inputs(teacher_feats)
+            if isinstance(student, Tensor):
+                student, old = [student], [old]
+            losses[self.distill_feature.loss_name] = sum(
+                self.distill_feature(s, t)
+                for s, t in zip(student, old)) / len(student)
+        return losses
+
+
+def _forget_encoder_check(module: DistillEncoderDecoder,
+                          incompatible_keys: Union[tuple, object]) -> None:
+    """After any state-dict load, compare the encoders again."""
+    module._encoder_shared = None

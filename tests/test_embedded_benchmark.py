@@ -1,0 +1,349 @@
+"""Tests of the embedded benchmark generator (DESIGN §7)."""
+import hashlib
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmseg_incremental.datasets import embedded_benchmark as eb
+from mmseg_incremental.datasets.embedded_benchmark import (
+    APPEARANCES, LOOKALIKES, SCENES, VOC_CLASSES, VOC_PALETTE,
+    generate_benchmark, load_image_classes, sequential_split_sizes)
+from mmseg_incremental.tasks import get_task
+
+SMALL = dict(num_train=200, num_val=40, image_size=64, seed=0)
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('small') / 'voc')
+    return root, generate_benchmark(root, **SMALL)
+
+
+@pytest.fixture(scope='module')
+def default(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('default') / 'voc')
+    return root, generate_benchmark(root)
+
+
+def _ids(root, split):
+    with open(osp.join(root, 'ImageSets', 'Segmentation',
+                       f'{split}.txt')) as f:
+        return f.read().split()
+
+
+def _masks(root, split):
+    return {
+        i: np.asarray(
+            Image.open(osp.join(root, 'SegmentationClass', f'{i}.png')))
+        for i in _ids(root, split)
+    }
+
+
+def _tree_hashes(root):
+    out = {}
+    for d, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(d, name)
+            with open(path, 'rb') as f:
+                out[osp.relpath(path, root)] = hashlib.sha256(
+                    f.read()).hexdigest()
+    return out
+
+
+def test_voc_names_and_palette():
+    assert len(VOC_CLASSES) == 21
+    assert VOC_CLASSES[0] == 'background' and VOC_CLASSES[15] == 'person'
+    assert VOC_CLASSES[20] == 'tvmonitor' and VOC_CLASSES[11] == 'diningtable'
+    assert len(VOC_PALETTE) == 256
+    # Bits of the id, spread over R, G, B from the most significant bit.
+    assert VOC_PALETTE[0] == (0, 0, 0)
+    assert VOC_PALETTE[1] == (128, 0, 0)
+    assert VOC_PALETTE[7] == (128, 128, 128)
+    assert VOC_PALETTE[8] == (64, 0, 0)
+    assert VOC_PALETTE[20] == (0, 64, 128)
+    assert VOC_PALETTE[255] == (224, 224, 192)
+    voc = pytest.importorskip('mmseg.datasets').PascalVOCDataset.METAINFO
+    assert VOC_CLASSES == tuple(voc['classes'])
+    assert [list(c) for c in VOC_PALETTE[:21]] == voc['palette']
+
+
+def test_lookalikes_differ_in_one_cue():
+    for a, b, _ in LOOKALIKES:
+        diff = [
+            f.name for f in fields(APPEARANCES[a])
+            if getattr(APPEARANCES[a], f.name) != getattr(
+                APPEARANCES[b], f.name)
+        ]
+        assert len(diff) == 1, (VOC_CLASSES[a], VOC_CLASSES[b], diff)
+    # Any other two classes differ in at least two of shape/colour/texture.
+    pairs = {(a, b) for a, b, _ in LOOKALIKES}
+    ids = sorted(APPEARANCES)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            if (a, b) not in pairs:
+                la, lb = APPEARANCES[a], APPEARANCES[b]
+                same = (la.shape == lb.shape) + (
+                    la.colour == lb.colour) + (la.texture == lb.texture)
+                assert same <= 1, (VOC_CLASSES[a], VOC_CLASSES[b])
+
+
+def test_border_band_by_hand():
+    label = np.zeros((6, 6), np.uint8)
+    label[2:4, 2:4] = 7
+    band = eb._border_band(label, 1)
+    # Radius 1 around the 2x2 block: the block and its 8-neighbour ring.
+    expected = np.zeros((6, 6), bool)
+    expected[1:5, 1:5] = True
+    np.testing.assert_array_equal(band, expected)
+    # The image border is no boundary.
+    label[0, :] = 3
+    band = eb._border_band(label, 1)
+    assert band[0].all() and band[1].all() and not band[5].any()
+
+
+def test_tree_layout_and_masks(small):
+    root, stats = small
+    assert sorted(os.listdir(root)) == [
+        'ImageSets', 'JPEGImages', 'SegmentationClass', 'benchmark.json'
+    ]
+    train, val = _ids(root, 'train'), _ids(root, 'val')
+    assert len(train) == 200 and len(val) == 40
+    assert not set(train) & set(val)
+    assert len(os.listdir(osp.join(root, 'JPEGImages'))) == 240
+    palette = [x for c in VOC_PALETTE for x in c]
+    allowed = set(range(21)) | {255}
+    for i in train + val:
+        with Image.open(osp.join(root, 'JPEGImages', f'{i}.jpg')) as img:
+            assert img.format == 'JPEG' and img.mode == 'RGB'
+            assert img.size == (64, 64)
+        with Image.open(osp.join(root, 'SegmentationClass',
+                                 f'{i}.png')) as m:
+            assert m.format == 'PNG' and m.mode == 'P'
+            assert m.getpalette() == palette
+            values = set(np.unique(np.asarray(m)).tolist())
+        assert values <= allowed
+        assert values & set(range(1, 21)), f'{i} has no object'
+    with open(osp.join(root, 'benchmark.json')) as f:
+        manifest = json.load(f)
+    assert manifest['parameters'] == dict(SMALL, version=eb.GENERATOR_VERSION)
+    assert manifest['stats'] == stats
+
+
+def test_void_band_on_object_borders(small):
+    root, _ = small
+    for mask in _masks(root, 'train').values():
+        # No two different labels touch: a 255 band separates them all.
+        for a, b in ((mask[:, :-1], mask[:, 1:]), (mask[:-1], mask[1:])):
+            touching = (a != b) & (a != 255) & (b != 255)
+            assert not touching.any()
+        # Every void pixel is next to (3x3) an object pixel, or void itself
+        # lies inside a thin part: at least 90% are next to labelled pixels.
+        void = mask == 255
+        assert void.any()
+        padded = np.pad(mask, 1, constant_values=255)
+        near_fg = np.zeros_like(void)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                near = padded[1 + dy:65 + dy, 1 + dx:65 + dx]
+                near_fg |= (near != 255) & (near != 0)
+        assert (void & near_fg).sum() >= 0.9 * void.sum()
+
+
+def test_stats_match_the_masks(small):
+    root, stats = small
+    for split, num in (('train', 200), ('val', 40)):
+        masks = list(_masks(root, split).values())
+        counts = np.stack([np.bincount(m.ravel(), minlength=256)
+                           for m in masks])
+        s = stats[split]
+        assert s['num_images'] == num
+        for c, name in enumerate(VOC_CLASSES):
+            assert s['image_counts'][name] == int((counts[:, c] > 0).sum())
+            assert s['pixel_fractions'][name] == pytest.approx(
+                counts[:, c].sum() / counts.sum(), abs=1e-6)
+        assert s['void_fraction'] == pytest.approx(
+            counts[:, 255].sum() / counts.sum(), abs=1e-6)
+        assert sum(s['scene_counts'].values()) == num
+        assert sum(s['images_by_num_classes'].values()) == num
+
+
+def test_co_occurrence_respects_scenes(default):
+    root, stats = default
+    seen_with_person = set()
+    for split in ('train', 'val'):
+        for fg in load_image_classes(root, split).values():
+            others = fg - {15}
+            scenes = [s for s, cls in SCENES.items() if others <= set(cls)]
+            assert scenes, f'classes {sorted(fg)} mix scenes'
+            if 15 in fg and others:
+                seen_with_person.update(scenes)
+            assert not ({10, 17, 13} & fg and 20 in fg)  # no cow with a tv
+    assert seen_with_person == set(SCENES)  # person appears everywhere
+    train = stats['train']['image_counts']
+    # VOC-like skew: person is by far the most frequent class.
+    fg_counts = sorted((n, c) for c, n in train.items() if c != 'background')
+    assert fg_counts[-1][1] == 'person'
+    assert fg_counts[-1][0] > 2.5 * fg_counts[-2][0]
+    assert stats['train']['images_by_num_classes']['1'] > 750
+
+
+def test_every_class_in_train_and_val(default):
+    root, stats = default
+    for split in ('train', 'val'):
+        present = set()
+        for mask in _masks(root, split).values():
+            present |= set(np.unique(mask).tolist())
+        assert set(range(21)) <= present, split
+        assert min(stats[split]['image_counts'].values()) >= 5
+
+
+@pytest.mark.parametrize('task', ['15-1', '15-5', '19-1'])
+def test_sequential_steps_keep_enough_images(default, task):
+    root, _ = default
+    fgs = []
+    for mask in _masks(root, 'train').values():
+        fgs.append(set(np.unique(mask).tolist()) - {0, 255})
+    steps = get_task('voc', task).steps
+    seen, sizes = set(), []
+    for new in steps:
+        seen |= set(new)
+        sizes.append(sum(bool(fg & set(new)) and fg <= seen for fg in fgs))
+    assert min(sizes) >= 30, sizes
+    assert sizes == sequential_split_sizes(
+        load_image_classes(root, 'train'), steps)
+
+
+def test_deterministic_from_seed(tmp_path):
+    kw = dict(num_train=30, num_val=10, image_size=48)
+    generate_benchmark(str(tmp_path / 'a'), seed=3, **kw)
+    generate_benchmark(str(tmp_path / 'b'), seed=3, **kw)
+    generate_benchmark(str(tmp_path / 'c'), seed=4, **kw)
+    a, b, c = (_tree_hashes(str(tmp_path / n)) for n in 'abc')
+    assert len(a) == 2 * 40 + 3 and a == b
+    images = [k for k in a if k.startswith('JPEGImages')]
+    assert all(a[k] != c[k] for k in images)
+
+
+def test_idempotent(tmp_path):
+    root = str(tmp_path / 'voc')
+    kw = dict(num_train=20, num_val=5, image_size=48)
+    first = generate_benchmark(root, **kw)
+    before = {
+        p: os.stat(osp.join(root, p)).st_mtime_ns
+        for p in _tree_hashes(root)
+    }
+    ino = os.stat(root).st_ino
+    assert generate_benchmark(root, **kw) == first
+    assert os.stat(root).st_ino == ino
+    assert {p: os.stat(osp.join(root, p)).st_mtime_ns
+            for p in before} == before
+    assert sorted(os.listdir(tmp_path)) == ['voc']  # no temporary dirs
+
+
+def test_other_parameters_need_overwrite(tmp_path):
+    root = str(tmp_path / 'voc')
+    generate_benchmark(root, num_train=20, num_val=5, image_size=48)
+    with pytest.raises(FileExistsError, match='overwrite=True'):
+        generate_benchmark(root, num_train=25, num_val=5, image_size=48)
+    assert len(_ids(root, 'train')) == 20  # untouched
+    stats = generate_benchmark(
+        root, num_train=25, num_val=5, image_size=48, overwrite=True)
+    assert stats['train']['num_images'] == 25
+    assert len(_ids(root, 'train')) == 25
+    assert len(os.listdir(osp.join(root, 'JPEGImages'))) == 30  # not mixed
+    assert sorted(os.listdir(tmp_path)) == ['voc']
+
+
+def test_incomplete_benchmark_is_detected(tmp_path):
+    root = str(tmp_path / 'voc')
+    kw = dict(num_train=20, num_val=5, image_size=48)
+    generate_benchmark(root, **kw)
+    os.remove(osp.join(root, 'JPEGImages', 'train_000003.jpg'))
+    with pytest.raises(FileExistsError, match='incomplete'):
+        generate_benchmark(root, **kw)
+    generate_benchmark(root, overwrite=True, **kw)
+    assert osp.isfile(osp.join(root, 'JPEGImages', 'train_000003.jpg'))
+
+
+def test_refuses_a_directory_that_is_not_a_benchmark(tmp_path):
+    root = tmp_path / 'mine'
+    root.mkdir()
+    (root / 'notes.txt').write_text('keep me')
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match='not empty'):
+            generate_benchmark(str(root), num_train=5, num_val=5,
+                               overwrite=overwrite)
+    assert os.listdir(root) == ['notes.txt']
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    stats = generate_benchmark(str(empty), num_train=5, num_val=5)
+    assert stats['val']['num_images'] == 5
+
+
+def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def fail_on_val(root, split, *args):
+        if split == 'val':
+            raise KeyboardInterrupt
+        calls.append(split)
+        return real(root, split, *args)
+
+    real = eb._write_split
+    monkeypatch.setattr(eb, '_write_split', fail_on_val)
+    with pytest.raises(KeyboardInterrupt):
+        generate_benchmark(str(tmp_path / 'voc'), num_train=5, num_val=5)
+    assert calls == ['train']
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(num_train=0), ValueError, 'num_train=0'),
+    (dict(num_val=1.5), TypeError, 'num_val'),
+    (dict(image_size=16), ValueError, 'image_size'),
+    (dict(seed=True), TypeError, 'seed'),
+])
+def test_bad_arguments(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        generate_benchmark(str(tmp_path / 'voc'), **kwargs)
+    assert not osp.exists(tmp_path / 'voc')
+
+
+def test_generator_needs_neither_mmseg_nor_mmcv():
+    code = (
+        'import importlib.util, sys\n'
+        f'spec = importlib.util.spec_from_file_location("g", {eb.__file__!r})\n'
+        'm = importlib.util.module_from_spec(spec)\n'
+        'spec.loader.exec_module(m)\n'
+        'bad = [n for n in sys.modules if n.split(".")[0] in '
+        '("mmseg", "mmcv", "mmengine", "torch")]\n'
+        'assert not bad, bad\n')
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_mmseg_voc_dataset_loads_it(small):
+    pytest.importorskip('mmcv')
+    from mmseg.datasets import PascalVOCDataset
+    root, _ = small
+    dataset = PascalVOCDataset(
+        data_root=root,
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/val.txt',
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations')
+        ])
+    assert len(dataset) == 40
+    item = dataset[0]
+    expected = np.asarray(
+        Image.open(osp.join(root, 'SegmentationClass', 'val_000000.png')))
+    np.testing.assert_array_equal(item['gt_seg_map'], expected)
+    assert item['img'].shape == (64, 64, 3)

@@ -1,0 +1,54 @@
+"""A 2-step experiment in 2 processes (torchrun, gloo on CPU)."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_experiment(embedded_voc, tmp_path):
+    work_dir = tmp_path / 'ddp'
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={_free_port()}',
+        osp.join(ROOT, 'tools', 'train_incremental.py'),
+        osp.join(ROOT, 'configs', 'embedded', 'bench_15-1_ef-ld.py'),
+        '--launcher', 'pytorch', '--work-dir', str(work_dir),
+        '--cfg-options', 'max_step=1', 'iters_per_class=2',
+        'train_dataloader.batch_size=2', 'model.data_preprocessor.size=(32,32)',
+        f'step0_store={tmp_path / "store"}'
+    ] + [f'{s}_dataloader.dataset.data_root={embedded_voc}'
+         for s in ('train', 'val', 'test')]
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(work_dir / 'summary.json') as f:
+        summary = json.load(f)
+    assert [s['step'] for s in summary['steps']] == [0, 1]
+    assert summary['method'] == "EF+L'_D"
+    # EF: step 1's encoder is bit-identical to M_0's, under DDP too.
+    m0 = torch.load(summary_ckpt(work_dir, 0), map_location='cpu')
+    m1 = torch.load(summary_ckpt(work_dir, 1), map_location='cpu')
+    for key, value in m0['state_dict'].items():
+        if key.startswith('backbone.'):
+            assert torch.equal(value, m1['state_dict'][key]), key
+    assert 'Distributed' in proc.stdout + proc.stderr or \
+        'world_size: 2' in proc.stdout + proc.stderr or \
+        'distributed: True' in proc.stdout + proc.stderr
+
+
+def summary_ckpt(work_dir, step):
+    with open(work_dir / f'step_{step}' / 'step_done.json') as f:
+        return json.load(f)['checkpoint']

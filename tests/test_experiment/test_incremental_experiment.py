@@ -1,0 +1,164 @@
+"""End-to-end experiments on the embedded benchmark with tiny schedules."""
+import json
+import os
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+from mmseg_incremental.experiment import (IncrementalExperiment,
+                                          build_step_config)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
+
+
+def tiny_cfg(name, data_root, **overrides):
+    cfg = Config.fromfile(osp.join(CFG_DIR, name))
+    opts = {
+        'iters_per_class': 1,
+        'train_dataloader.batch_size': 4,
+        'model.data_preprocessor.size': (32, 32),
+        'default_hooks.checkpoint.interval': 2,
+        'default_hooks.logger.interval': 1,
+    }
+    opts.update(overrides)
+    cfg.merge_from_dict(opts)
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    return cfg
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_steps_chain_teachers_and_summary(embedded_voc, tmp_path):
+    cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=2)
+    summary = IncrementalExperiment(cfg, str(tmp_path / 'ld')).run()
+    assert [s['step'] for s in summary['steps']] == [0, 1, 2]
+    assert summary['method'] == "L'_D"
+    assert summary['steps'][2]['new_classes'] == [17]
+    assert summary['steps'][2]['seen_classes'] == list(range(18))
+    on_disk = load(tmp_path / 'ld' / 'summary.json')
+    assert on_disk == summary
+    for k in (1, 2):
+        step_cfg = Config.fromfile(
+            str(tmp_path / 'ld' / f'step_{k}' / 'step_config.py'))
+        prev = load(tmp_path / 'ld' / f'step_{k - 1}' / 'step_done.json')
+        assert step_cfg.model.teacher_checkpoint == prev['checkpoint']
+        assert step_cfg.model.decode_head.num_classes == 16 + k
+        assert step_cfg.train_cfg.max_iters == 1
+        done = load(tmp_path / 'ld' / f'step_{k}' / 'step_done.json')
+        assert summary['steps'][k]['metrics']['mIoU'] == pytest.approx(
+            done['metrics']['mIoU'])
+        ckpt = torch.load(done['checkpoint'], map_location='cpu')
+        keys = ckpt['state_dict'].keys()
+        assert not any(k.startswith('teacher') for k in keys)
+        assert ckpt['state_dict']['decode_head.aspp.0.weight'].shape[0] == \
+            16 + k
+    assert (tmp_path / 'ld' / 'report.md').is_file()
+
+
+def test_step0_is_reused_not_retrained(embedded_voc, tmp_path):
+    store = str(tmp_path / 'store')
+    ft = tiny_cfg('bench_15-1_ft.py', embedded_voc, max_step=1,
+                  step0_store=store)
+    ld = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=1,
+                  step0_store=store)
+    a = IncrementalExperiment(ft, str(tmp_path / 'ft')).run()
+    b = IncrementalExperiment(ld, str(tmp_path / 'ld')).run()
+    done = load(tmp_path / 'ld' / 'step_0' / 'step_done.json')
+    assert done.get('reused') is True
+    assert done['checkpoint'].startswith(store)
+    assert not any(f.startswith('iter_')
+                   for f in os.listdir(tmp_path / 'ld' / 'step_0'))
+    assert a['steps'][0]['metrics'] == b['steps'][0]['metrics']
+    # A different step-0 schedule is not reused.
+    other = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=0,
+                     step0_store=store, lr_step0=0.5)
+    IncrementalExperiment(other, str(tmp_path / 'other')).run()
+    assert 'reused' not in load(tmp_path / 'other' / 'step_0' /
+                                'step_done.json')
+
+
+def test_work_dir_of_another_config_is_refused(embedded_voc, tmp_path):
+    cfg = tiny_cfg('bench_15-1_ft.py', embedded_voc, max_step=0)
+    IncrementalExperiment(cfg, str(tmp_path / 'd')).run()
+    before = sorted(os.listdir(tmp_path / 'd'))
+    other = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=0)
+    with pytest.raises(RuntimeError, match='another config'):
+        IncrementalExperiment(other, str(tmp_path / 'd'), resume=True).run()
+    with pytest.raises(RuntimeError, match='--resume'):
+        IncrementalExperiment(cfg, str(tmp_path / 'd')).run()
+    assert sorted(os.listdir(tmp_path / 'd')) == before
+
+
+class _Killed(Exception):
+    pass
+
+
+@HOOKS.register_module(force=True)
+class KillAtIterHook(Hook):
+    """Stops training after iteration ``at_iter`` of the step whose work dir
+    ends with ``step_dir``, once the checkpoint of that iteration exists."""
+
+    priority = 'LOWEST'  # after CheckpointHook
+
+    def __init__(self, step_dir: str, at_iter: int) -> None:
+        self.step_dir = step_dir
+        self.at_iter = at_iter
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if runner.work_dir.endswith(self.step_dir) and \
+                runner.iter + 1 == self.at_iter:
+            raise _Killed(f'killed at iteration {self.at_iter}')
+
+
+def test_resume_after_kill_gives_same_metrics(embedded_voc, tmp_path):
+    overrides = dict(max_step=1, iters_per_class=4,
+                     step0_store=str(tmp_path / 'store_a'))
+    full = IncrementalExperiment(
+        tiny_cfg('bench_15-1_ld.py', embedded_voc, **overrides),
+        str(tmp_path / 'full')).run()
+
+    overrides['step0_store'] = str(tmp_path / 'store_b')
+    cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, **overrides)
+    cfg.custom_hooks = [dict(type='KillAtIterHook', step_dir='step_1',
+                             at_iter=2)]
+    with pytest.raises(_Killed):
+        IncrementalExperiment(cfg, str(tmp_path / 'killed')).run()
+    assert (tmp_path / 'killed' / 'step_1' / 'last_checkpoint').is_file()
+    assert not (tmp_path / 'killed' / 'step_1' / 'step_done.json').exists()
+    step0 = load(tmp_path / 'killed' / 'step_0' / 'step_done.json')
+    resumed = IncrementalExperiment(cfg, str(tmp_path / 'killed'),
+                                    resume=True).run()
+    assert load(tmp_path / 'killed' / 'step_0' / 'step_done.json') == step0
+    for a, b in zip(full['steps'], resumed['steps']):
+        assert a['metrics'] == b['metrics']
+
+
+def test_step_configs_follow_the_schedule(embedded_voc):
+    cfg = tiny_cfg('bench_15-5_ef-ld.py', embedded_voc, iters_per_class=3)
+    s0 = build_step_config(cfg, 0, work_dir='w0')
+    s1 = build_step_config(cfg, 1, work_dir='w1', teacher_checkpoint='t.pth')
+    assert s0.model.type == 'EncoderDecoder'
+    assert s0.train_cfg.max_iters == 16 * 3
+    assert s1.train_cfg.max_iters == 5 * 3
+    assert s0.optim_wrapper.optimizer.lr == cfg.lr_step0
+    assert s1.optim_wrapper.optimizer.lr == cfg.lr_incremental
+    assert s1.param_scheduler[0].end == 15
+    assert s1.model.type == 'DistillEncoderDecoder'
+    assert s1.model.freeze_encoder is True
+    assert s1.model.num_old_classes == 16
+    assert s1.model.decode_head.num_classes == 21
+    assert s1.train_dataloader.dataset.step == 1
+    assert s1.val_dataloader.dataset.eval_protocol == 'seen_only'
+    assert 'task' not in s1 and 'incremental' not in s1
+    with pytest.raises(ValueError, match='teacher'):
+        build_step_config(cfg, 1, work_dir='w1')

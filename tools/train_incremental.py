@@ -1,0 +1,55 @@
+"""Run every step of an incremental experiment.
+
+    python tools/train_incremental.py configs/il/voc_19-1_ld.py
+    python tools/train_incremental.py CONFIG --work-dir D --resume
+    torchrun --nproc_per_node 4 tools/train_incremental.py CONFIG \
+        --launcher pytorch
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+
+from mmseg_incremental.experiment import IncrementalExperiment, init_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Train all steps of a class-incremental task')
+    parser.add_argument('config', help='experiment config file')
+    parser.add_argument('--work-dir', help='experiment folder D')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='continue a stopped experiment in its work dir')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. iters_per_class=10')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    init_distributed(args.launcher)
+    IncrementalExperiment(cfg, work_dir, resume=args.resume).run()
+
+
+if __name__ == '__main__':
+    main()
