@@ -24,6 +24,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PIP) install -q "setuptools<70" ninja wheel
 	$(PY) -c "import mmcv.ops" 2>/dev/null || \
 	  MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install --no-build-isolation mmcv==2.1.0
+	# Back to a setuptools that satisfies torch and still ships
+	# pkg_resources, which mmengine needs to resolve `mmseg::` configs.
+	$(PIP) install -q "setuptools>=77,<81"
 	$(PIP) install -q --no-build-isolation -e ".[tests]"
 	$(PY) -c "import mmseg_incremental, mmcv.ops; print('environment ready')"
 	touch $(STAMP)

@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument('--data-root', default='data/embedded_voc')
     parser.add_argument('--budget', type=float, default=150,
                         help='training wall-clock seconds')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='fixed number of iterations instead of a '
+                        'budget (results independent of the machine load)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--lr', type=float, default=3e-3)
@@ -133,7 +136,8 @@ def main() -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr,
                             weight_decay=1e-4)
     gen_t = torch.Generator().manual_seed(args.seed)
-    it, total_iters, t0 = 0, None, time.time()
+    it, total_iters, t0 = 0, args.iters, time.time()
+    cpu0 = time.process_time()
     while total_iters is None or it < total_iters:
         idx = torch.randint(len(xt), (args.batch_size, ), generator=gen_t)
         x, y = xt[idx], yt[idx]
@@ -148,19 +152,19 @@ def main() -> None:
         loss.backward()
         opt.step()
         it += 1
-        if it == 10:  # fix the schedule length from the measured speed
+        if it == 10 and args.iters is None:  # fit the budget
             total_iters = max(
                 11, int(args.budget / ((time.time() - t0) / it)))
         if it % 100 == 0:
             print(f'iter {it}/{total_iters} loss {loss.item():.3f} '
                   f'{time.time() - t0:.0f} s', flush=True)
-    train_s = time.time() - t0
+    train_s, cpu_s = time.time() - t0, time.process_time() - cpu0
     mat = confusion(model, xv, yv, n_cls).astype(np.float64)
     tp = np.diag(mat)
     iou = tp / np.maximum(mat.sum(0) + mat.sum(1) - tp, 1)
     print(f'\ntrained {it} iters (batch {args.batch_size}, '
           f'{it * args.batch_size / len(xt):.1f} epochs) in {train_s:.0f} s '
-          f'on {args.threads} threads')
+          f'wall, {cpu_s:.0f} s CPU, on {args.threads} threads')
     for c, name in enumerate(gen.VOC_CLASSES):
         print(f'  {c:2d} {name:12s} IoU {100 * iou[c]:5.1f}')
     print('look-alike pairs (% of the first class\'s pixels predicted as '

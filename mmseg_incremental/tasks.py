@@ -164,9 +164,11 @@ def _validate(dataset: str, name: str,
                     f'{where}: class {c} appears in step {seen[c]} and in '
                     f'step {k}; each class belongs to exactly one step.')
             seen[c] = k
-    if 0 not in steps[0]:
-        raise ValueError(f'{where}: background (class 0) must be learnt in '
-                         'step 0; add 0 to the first step.')
+    if steps[0][0] != 0:
+        raise ValueError(
+            f'{where}: background (class 0) must be the first class of step '
+            '0 (output index 0, where old/unseen pixels are mapped); start '
+            'the first step with 0.')
 
 
 def known_tasks(dataset: str) -> List[str]:

@@ -2,10 +2,13 @@
 import os
 
 import pytest
+from mmseg.utils import register_all_modules
 
 from mmseg_incremental.datasets.embedded_benchmark import generate_benchmark
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+# Build pipelines from mmseg's registries (LoadAnnotations is mmseg's).
+register_all_modules(init_default_scope=True)
 
 
 @pytest.fixture(scope='session')

@@ -3,6 +3,7 @@
 pickles are refused without running (``mmseg_incremental.utils.checkpoint``).
 """
 import builtins
+import contextlib
 import os
 import pickle
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.testing.runner_test_case import ToyDataset, ToyModel
 
@@ -23,6 +25,28 @@ from mmseg_incremental.utils import (SAFE_ATTRIBUTES, register_safe_globals,
                                      restricted_getattr, safe_globals)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def _restored_global_instances():
+    """Runners make themselves the current DefaultScope / MessageHub; put
+    those globals back as other test files expect them."""
+    saved = {
+        cls: cls._instance_dict.copy()
+        for cls in (DefaultScope, MessageHub)
+    }
+    try:
+        yield
+    finally:
+        for cls, instances in saved.items():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(instances)
+
+
+@pytest.fixture(autouse=True)
+def restore_global_instances():
+    with _restored_global_instances():
+        yield
 
 
 class NumpyMetric(BaseMetric):
@@ -70,8 +94,7 @@ def _make_runner(work_dir: Path, max_iters: int, **kwargs) -> Runner:
         train_dataloader=loader,
         val_dataloader=val_loader,
         val_evaluator=[NumpyMetric()],
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         param_scheduler=dict(
             type='PolyLR', power=0.9, eta_min=1e-4, end=4, by_epoch=False),
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=1),
@@ -91,7 +114,8 @@ def runner_ckpt(tmp_path_factory) -> Path:
     """A checkpoint written by a real Runner after 2 iterations (validated
     after iteration 1, so val metrics are in its message hub)."""
     work_dir = tmp_path_factory.mktemp('runner')
-    _make_runner(work_dir, max_iters=2).train()
+    with _restored_global_instances():
+        _make_runner(work_dir, max_iters=2).train()
     path = work_dir / 'iter_2.pth'
     assert path.is_file()
     return path
@@ -177,9 +201,8 @@ def test_allowlist_is_what_makes_loading_work(runner_ckpt):
 def test_numpy1_checkpoint_paths_load(tmp_path):
     """Checkpoints written under numpy 1.x name ``numpy.core.multiarray``."""
     path = tmp_path / 'np1.pth'
-    torch.save({'a': np.arange(3, dtype=np.int64), 'b': np.float32(0.5)},
-               path,
-               _use_new_zipfile_serialization=False)
+    obj = {'a': np.arange(3, dtype=np.int64), 'b': np.float32(0.5)}
+    torch.save(obj, path, _use_new_zipfile_serialization=False)
     raw = path.read_bytes()
     assert b'numpy._core.multiarray' in raw
     path.write_bytes(
@@ -332,17 +355,22 @@ def test_register_is_idempotent_and_never_allows_real_getattr():
         assert set(safe_globals()) <= set(twice)
         # builtins.getattr resolves to the restricted stand-in only.
         assert getattr not in twice
-        bound = [f for f in twice if isinstance(f, tuple)
-                 and f[1] == 'builtins.getattr']
+        bound = [
+            f for f in twice
+            if isinstance(f, tuple) and f[1] == 'builtins.getattr'
+        ]
         assert bound == [(restricted_getattr, 'builtins.getattr')]
         # Nothing from the blocked or code-running modules is listed.
         names = {
-            f[1] if isinstance(f, tuple) else
-            f'{f.__module__}.{f.__qualname__}'
+            f[1]
+            if isinstance(f, tuple) else f'{f.__module__}.{f.__qualname__}'
             for f in safe_globals()
         }
-        assert not {n for n in names
-                    if n.split('.')[0] in ('os', 'posix', 'subprocess', 'sys')}
+        assert not {
+            n
+            for n in names
+            if n.split('.')[0] in ('os', 'posix', 'subprocess', 'sys')
+        }
         assert 'builtins.eval' not in names and 'builtins.exec' not in names
         # After a clear, registering again restores the allowlist.
         torch.serialization.clear_safe_globals()

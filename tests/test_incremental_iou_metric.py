@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
@@ -26,12 +27,12 @@ def _sample(label, pred) -> dict:
 
 
 # Non-ignored (label, pred) pixels:
-#   image 1: (0,0) (0,1) (1,1) (1,1) (2,2) (2,3) (3,3)   + (255, 4) ignored
-#   image 2: (0,0) (3,3) (3,0) (4,4) (4,4)                + (255, 1) ignored
+#   image 1: (0,0) (0,1) (1,1) (1,1) (2,2) (2,3) (3,3)  + (255, 4) ignored
+#   image 2: (0,0) (3,3) (3,0) (4,4) (4,4)              + (255, 1) ignored
 # per class     labelled  predicted  correct  union  IoU   recall
 #   0 background    3         3         2       4    1/2    2/3
 #   1 a             2         3         2       3    2/3    1
-#   2 b             1         1         1       1    1      1
+#   2 b             2         1         1       2    1/2    1/2
 #   3 c             3         3         2       4    1/2    2/3
 #   4 d             2         2         2       2    1      1
 # Counting the ignored pixels' predictions would make IoU(d) = 2/3 and
@@ -41,24 +42,26 @@ IMAGES = [
     ([[0, 3, 3], [4, 4, 255]], [[0, 3, 0], [4, 4, 1]]),
 ]
 EXPECTED = {
-    'mIoU': round(100 * (1 / 2 + 2 / 3 + 1 + 1 / 2 + 1) / 5, 2),  # 73.33
+    'mIoU': round(100 * (1 / 2 + 2 / 3 + 1 / 2 + 1 / 2 + 1) / 5, 2),  # 63.33
     'mPA': round(100 * 9 / 12, 2),  # 75.0
-    'mCA': round(100 * (2 / 3 + 1 + 1 + 2 / 3 + 1) / 5, 2),  # 86.67
-    'mIoU_old': round(100 * (1 / 2 + 2 / 3 + 1) / 3, 2),  # 72.22
-    'mIoU_old_nobg': round(100 * (2 / 3 + 1) / 2, 2),  # 83.33
+    'mCA': round(100 * (2 / 3 + 1 + 1 / 2 + 2 / 3 + 1) / 5, 2),  # 76.67
+    'mIoU_old': round(100 * (1 / 2 + 2 / 3 + 1 / 2) / 3, 2),  # 55.56
+    'mIoU_old_nobg': round(100 * (2 / 3 + 1 / 2) / 2, 2),  # 58.33
     'mIoU_step': 100.0,  # U_2 = {d}
     'mIoU_new': round(100 * (1 / 2 + 1) / 2, 2),  # 75.0
-    # 2 * (13/18) * (3/4) / (13/18 + 3/4) = 39/53
-    'hIoU': round(100 * 39 / 53, 2),  # 73.58
+    # 2 * (5/9) * (3/4) / (5/9 + 3/4) = 30/47
+    'hIoU': round(100 * 30 / 47, 2),  # 63.83
     'IoU.background': 50.0,
     'IoU.a': 66.67,
-    'IoU.b': 100.0,
+    'IoU.b': 50.0,
     'IoU.c': 50.0,
     'IoU.d': 100.0,
 }
 
 
-def _evaluate(metric: IncrementalIoUMetric, images, classes=CLASSES,
+def _evaluate(metric: IncrementalIoUMetric,
+              images,
+              classes=CLASSES,
               **meta) -> dict:
     metric.dataset_meta = dict(classes=classes, **meta)
     for label, pred in images:
@@ -67,15 +70,17 @@ def _evaluate(metric: IncrementalIoUMetric, images, classes=CLASSES,
 
 
 def test_hand_computed_step_2_from_dataset_meta():
-    metric = METRICS.build(dict(type='IncrementalIoUMetric'))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        metric = METRICS.build(dict(type='IncrementalIoUMetric'))
     assert isinstance(metric, IncrementalIoUMetric)
     results = _evaluate(metric, IMAGES, class_steps=STEPS)
     assert list(results) == list(EXPECTED)
     for key, value in EXPECTED.items():
         assert results[key] == value, key
         assert type(results[key]) is float
-    assert results['hIoU'] == 73.58
-    assert results['mIoU'] == 73.33 and results['mCA'] == 86.67
+    assert results['hIoU'] == 63.83
+    assert results['mIoU'] == 63.33 and results['mCA'] == 76.67
+    assert results['mIoU_old'] == 55.56 and results['mIoU_old_nobg'] == 58.33
 
 
 def test_matches_mmseg_iou_metric():
@@ -97,7 +102,7 @@ def test_class_steps_argument_and_step_1():
     metric = IncrementalIoUMetric(class_steps=[[0, 1, 2], [3, 4]])
     results = _evaluate(metric, IMAGES)
     assert results['mIoU_step'] == results['mIoU_new'] == 75.0
-    assert results['mIoU_old'] == 72.22 and results['hIoU'] == 73.58
+    assert results['mIoU_old'] == 55.56 and results['hIoU'] == 63.83
 
 
 def test_step_0_has_no_new_classes():
@@ -107,17 +112,17 @@ def test_step_0_has_no_new_classes():
         results = _evaluate(IncrementalIoUMetric(), IMAGES, **meta)
         assert 'mIoU_new' not in results and 'hIoU' not in results
         assert results['mIoU'] == results['mIoU_old'] == \
-            results['mIoU_step'] == 73.33
-        # (2/3 + 1 + 1/2 + 1) / 4
-        assert results['mIoU_old_nobg'] == round(100 * 19 / 24, 2)  # 79.17
-        assert results['mPA'] == 75.0 and results['mCA'] == 86.67
+            results['mIoU_step'] == 63.33
+        # (2/3 + 1/2 + 1/2 + 1) / 4
+        assert results['mIoU_old_nobg'] == 66.67
+        assert results['mPA'] == 75.0 and results['mCA'] == 76.67
 
 
 def test_background_index():
     """mIoU_old_nobg leaves out the class at ``background_index``."""
     metric = IncrementalIoUMetric(background_index=1)
     results = _evaluate(metric, IMAGES, class_steps=STEPS)
-    assert results['mIoU_old_nobg'] == 75.0  # (1/2 + 1) / 2
+    assert results['mIoU_old_nobg'] == 50.0  # (1/2 + 1/2) / 2
 
 
 def test_nan_classes_are_skipped_in_means():
@@ -185,10 +190,11 @@ def test_logs_per_class_and_summary_tables(monkeypatch):
         for line in text.splitlines() if line.startswith('|')
     }
     assert rows['a'] == ['0', '66.67', '100.0']  # step, IoU, Acc
+    assert rows['b'] == ['0', '50.0', '50.0']
     assert rows['c'] == ['1', '50.0', '66.67']
     assert rows['d'] == ['2', '100.0', '100.0']
     assert 'incremental summary (step 2):' in text
-    assert 'hIoU' in text and '73.58' in text
+    assert 'hIoU' in text and '63.83' in text
 
 
 @pytest.mark.parametrize('meta_steps,arg_steps,match', [

@@ -54,7 +54,8 @@ def test_custom_order_maps_to_output_indices():
 @pytest.mark.parametrize('steps, match', [
     ([[0, 1, 2], [2, 3]], 'appears in step 0 and in step 1'),
     ([[0, 1], [21]], 'out of range'),
-    ([[1, 2], [0, 3]], 'background .* must be learnt in step 0'),
+    ([[1, 2], [0, 3]], 'background .* must be the first class of step 0'),
+    ([[3, 0, 7], [1]], 'background .* must be the first class of step 0'),
     ([[0, 1], []], 'step 1 is empty'),
     ([], 'no steps'),
     ([[0, 'cat']], 'not an integer'),

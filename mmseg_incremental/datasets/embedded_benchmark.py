@@ -92,7 +92,7 @@ LOOKALIKES: Tuple[Tuple[int, int, str], ...] = (
     (10, 17, 'texture: spots (cow) vs wool (sheep)'),
     (9, 18, 'aspect: tall (chair) vs wide (sofa)'),
     (8, 12, 'colour: orange (cat) vs brown (dog)'),
-    (6, 19, 'texture: vertical (bus) vs horizontal (train) stripes'),
+    (6, 19, 'cycles: wide (bus) vs narrow (train) stripes'),
 )
 
 #: Bump when the output for a given seed changes; stored in the manifest so
@@ -110,12 +110,14 @@ class Appearance:
     """How the instances of one class look.
 
     Args:
-        shape (str): Shape family (a key of ``_SHAPES``).
+        shape (str): Shape family (see ``_shape_mask``).
         aspect (float): Width / height of the shape's box.
         colour (tuple[int]): Main RGB colour.
         colour2 (tuple[int]): Second RGB colour the texture mixes in.
-        texture (str): Texture (a key of ``_TEXTURES``).
-        rotation (float): Largest rotation in degrees.
+        texture (str): Texture (see ``_texture``).
+        rotation (float): Largest rotation in degrees. Defaults to 8.
+        cycles (float): Texture periods across the box's short side.
+            Defaults to 4.
     """
 
     shape: str
@@ -123,44 +125,42 @@ class Appearance:
     colour: Colour
     colour2: Colour
     texture: str
-    rotation: float
+    rotation: float = 8
+    cycles: float = 4
 
 
 APPEARANCES: Dict[int, Appearance] = {
-    1: Appearance('plane', 1.6, (205, 205, 215), (95, 105, 130),
-                  'gradient', 12),
+    1: Appearance('plane', 1.6, (205, 205, 215), (95, 105, 130), 'gradient',
+                  12),
     2: Appearance('two_rings', 2.0, (30, 110, 210), (15, 50, 110),
-                  'gradient', 8),
-    3: Appearance('triangle', 1.1, (240, 205, 40), (140, 100, 20),
-                  'noise', 180),
-    4: Appearance('boat', 1.5, (205, 40, 40), (240, 240, 240),
-                  'stripes_h', 8),
+                  'gradient'),
+    3: Appearance('triangle', 1.1, (240, 205, 40), (140, 100, 20), 'noise',
+                  180),
+    4: Appearance('boat', 1.5, (205, 40, 40), (240, 240, 240), 'stripes_h'),
     5: Appearance('bottle', 0.45, (40, 150, 70), (170, 235, 180),
                   'gradient', 6),
-    6: Appearance('rect', 1.8, (235, 185, 30), (40, 40, 50),
-                  'stripes_v', 10),
+    6: Appearance('rect', 1.8, (235, 185, 30), (40, 40, 50), 'stripes_v',
+                  10, 2.5),
     7: Appearance('car', 1.9, (30, 160, 165), (10, 70, 80), 'gradient', 6),
-    8: Appearance('ellipse', 1.35, (225, 130, 45), (120, 60, 20),
+    8: Appearance('ellipse', 1.35, (215, 130, 50), (120, 60, 20),
                   'stripes_h', 20),
-    9: Appearance('lshape', 0.75, (150, 100, 50), (95, 60, 30),
-                  'stripes_v', 5),
-    10: Appearance('quadruped', 1.5, (235, 230, 220), (30, 30, 30),
-                   'dots', 8),
+    9: Appearance('lshape', 0.7, (150, 100, 50), (95, 60, 30), 'stripes_v',
+                  5),
+    10: Appearance('quadruped', 1.5, (235, 230, 220), (30, 30, 30), 'dots'),
     11: Appearance('table', 1.6, (215, 175, 115), (250, 250, 240),
                    'checker', 5),
-    12: Appearance('ellipse', 1.35, (160, 100, 60), (120, 60, 20),
+    12: Appearance('ellipse', 1.35, (175, 110, 55), (120, 60, 20),
                    'stripes_h', 20),
     13: Appearance('quadruped', 1.3, (110, 60, 30), (40, 20, 10),
-                   'gradient', 8),
+                   'gradient'),
     14: Appearance('motorbike', 1.8, (125, 40, 165), (25, 25, 30),
-                   'checker', 8),
+                   'checker'),
     16: Appearance('plant', 0.8, (50, 145, 40), (185, 90, 50), 'plant', 5),
-    17: Appearance('quadruped', 1.5, (235, 230, 220), (30, 30, 30),
-                   'wool', 8),
-    18: Appearance('lshape', 1.7, (150, 100, 50), (95, 60, 30),
-                   'stripes_v', 5),
-    19: Appearance('rect', 1.8, (235, 185, 30), (40, 40, 50),
-                   'stripes_h', 10),
+    17: Appearance('quadruped', 1.5, (235, 230, 220), (30, 30, 30), 'wool'),
+    18: Appearance('lshape', 1.9, (150, 100, 50), (95, 60, 30), 'stripes_v',
+                   5),
+    19: Appearance('rect', 1.8, (235, 185, 30), (40, 40, 50), 'stripes_v',
+                   10, 5),
     20: Appearance('screen', 1.3, (45, 45, 50), (60, 95, 190), 'screen', 5),
 }
 #: A person wears one of these; the texture adds a skin-coloured head.
@@ -168,7 +168,7 @@ PERSON_CLOTHES: Tuple[Colour, ...] = ((200, 40, 40), (40, 60, 160),
                                       (60, 60, 60), (225, 225, 225),
                                       (60, 140, 60), (230, 200, 60))
 PERSON_APPEARANCE = Appearance('person', 0.45, (200, 40, 40),
-                               (230, 180, 140), 'person', 8)
+                               (230, 180, 140), 'person')
 
 #: Scene backgrounds: (upper colours, lower colours, horizon range).
 _BACKGROUNDS: Dict[str, Tuple[Tuple[Colour, ...], Tuple[Colour, ...],
@@ -183,19 +183,26 @@ _BACKGROUNDS: Dict[str, Tuple[Tuple[Colour, ...], Tuple[Colour, ...],
                 ((80, 140, 60), (150, 130, 90), (100, 150, 80)),
                 (0.25, 0.5)),
 }
+_CLUTTER_SHAPES = ('ellipse', 'rect', 'triangle', 'diamond')
+_CLUTTER_TEXTURES = ('flat', 'noise', 'stripes_h', 'stripes_v', 'checker',
+                     'dots')
 #: Probability of 1, 2 or 3 foreground classes in an image.
 _NUM_CLASSES_P = (0.62, 0.28, 0.10)
 _MAX_OBJECTS = 4
+_SCENE_WEIGHTS = np.array(
+    [sum(VOC_IMAGE_COUNTS[c] for c in cls) for cls in SCENES.values()],
+    np.float64)
 
 
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Shape family in box coordinates (the box is [-1, 1]^2, y down)."""
     au, av = np.abs(u), np.abs(v)
-    box = (au <= 1) & (av <= 1)
     if shape == 'ellipse':
         return u * u + v * v <= 1
     if shape == 'rect':
-        return box
+        return (au <= 1) & (av <= 1)
+    if shape == 'diamond':
+        return au + av <= 1
     if shape == 'triangle':
         return (v <= 1) & (au <= (v + 1) / 2)
     if shape == 'quadruped':
@@ -221,7 +228,7 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         sail = (v < 0) & (v >= -1) & (u >= -0.05) & (u <= 0.6 * (v + 1))
         return hull | sail
     if shape == 'bottle':
-        return box & ((v >= -0.3) | (au <= 0.4))
+        return (au <= 1) & (av <= 1) & ((v >= -0.3) | (au <= 0.4))
     if shape == 'car':
         body = (au <= 1) & (v >= -0.15) & (v <= 0.55)
         cabin = (v >= -0.8) & (v < -0.15) & (au <= 0.3 + 0.3 * (v + 0.8))
@@ -229,7 +236,7 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
                   ((v - 0.6) / 0.4)**2) <= 1
         return body | cabin | wheels
     if shape == 'lshape':
-        back = (u <= -0.45) & box
+        back = (u <= -0.45) & (au <= 1) & (av <= 1)
         seat = (v >= 0.05) & (v <= 0.6) & (au <= 1)
         leg = (np.abs(u - 0.85) <= 0.15) & (v >= 0.6) & (v <= 1)
         return back | seat | leg
@@ -261,104 +268,115 @@ def _texture(texture: str, x: np.ndarray, y: np.ndarray, u: np.ndarray,
     if texture == 'flat':
         return np.zeros_like(x)
     if texture == 'gradient':
-        return np.clip((u + 1) / 2, 0, 1) * 0.8
+        return np.clip(u + 1, 0, 2) * 0.4
     if texture == 'stripes_h':
-        return (np.sin(2 * np.pi * y / period) > 0).astype(np.float64)
+        return (y / period) % 1 < 0.5
     if texture == 'stripes_v':
-        return (np.sin(2 * np.pi * x / period) > 0).astype(np.float64)
+        return (x / period) % 1 < 0.5
     if texture == 'checker':
-        cells = np.floor(x / period) + np.floor(y / period)
-        return (cells % 2).astype(np.float64)
+        return (np.floor(x / period) + np.floor(y / period)) % 2
     if texture == 'dots':
-        px, py = (x / period) % 1 - 0.5, (y / period + 0.5 * np.floor(
-            x / period)) % 1 - 0.5
-        return (px * px + py * py <= 0.09).astype(np.float64)
+        px = (x / period) % 1 - 0.5
+        py = (y / period + 0.5 * np.floor(x / period)) % 1 - 0.5
+        return px * px + py * py <= 0.09
     if texture == 'wool':
-        return rng.random(x.shape) * 0.45
+        return rng.random(x.shape, dtype=np.float32) * 0.45
     if texture == 'noise':
-        return rng.random(x.shape) * 0.7
+        return rng.random(x.shape, dtype=np.float32) * 0.7
     if texture == 'screen':
         inner = (np.abs(u) <= 0.8) & (v >= -0.8) & (v <= 0.55)
         return inner * (0.7 + 0.3 * np.clip(-v, 0, 1))
     if texture == 'person':
-        return (v <= -0.48).astype(np.float64)
+        return v <= -0.48
     if texture == 'plant':
-        return (v >= 0.35).astype(np.float64)
+        return v >= 0.35
     raise ValueError(f'Unknown texture {texture!r}.')
 
 
 def _smooth_noise(rng: np.random.Generator, size: int,
                   cells: int) -> np.ndarray:
     """Bilinear upsampling of a ``(cells+1)^2`` random grid to ``size^2``."""
-    grid = rng.random((cells + 1, cells + 1))
-    t = np.linspace(0, cells, size, endpoint=False)
+    grid = rng.random((cells + 1, cells + 1), dtype=np.float32)
+    t = np.linspace(0, cells, size, endpoint=False, dtype=np.float32)
     i = t.astype(np.int64)
     f = t - i
     rows = grid[i] * (1 - f)[:, None] + grid[i + 1] * f[:, None]
     return rows[:, i] * (1 - f)[None] + rows[:, i + 1] * f[None]
 
 
-def _jitter(rng: np.random.Generator, colour: Colour,
-            amount: float = 10) -> np.ndarray:
-    return np.asarray(colour, np.float64) + rng.normal(0, amount, 3)
+def _jitter(rng: np.random.Generator, colour: Colour, amount: float,
+            brightness: float) -> np.ndarray:
+    jittered = np.asarray(colour) + rng.normal(0, amount, 3)
+    return (jittered * brightness).astype(np.float32)
 
 
 class _Canvas:
-    """The image being drawn, its label map and the pixel grid."""
+    """The image being drawn and its label map.
+
+    Every shape is drawn in the window around its bounding circle, in the
+    object's frame: (x, y) are pixels along the object's own axes, (u, v)
+    the same scaled so that the shape's box is [-1, 1]^2.
+    """
 
     def __init__(self, size: int, rng: np.random.Generator) -> None:
         self.size = size
         self.rng = rng
-        self.ys, self.xs = np.mgrid[0:size, 0:size].astype(np.float64)
-        self.image = np.zeros((size, size, 3))
+        self.coords = np.arange(size, dtype=np.float32)
+        self.image = np.zeros((size, size, 3), np.float32)
         self.label = np.zeros((size, size), np.uint8)
 
-    def frame(self, cx: float, cy: float, hw: float, hh: float,
-              angle: float, flip: bool) -> Tuple[np.ndarray, ...]:
-        """Object pixel coords (x, y) and box coords (u, v)."""
-        dx, dy = self.xs - cx, self.ys - cy
-        c, s = np.cos(angle), np.sin(angle)
-        x, y = c * dx + s * dy, -s * dx + c * dy
+    def draw(self, shape: str, texture: str, colour: np.ndarray,
+             colour2: np.ndarray, cx: float, cy: float, hw: float,
+             hh: float, angle: float, flip: bool, cycles: float,
+             label: Optional[int] = None) -> None:
+        """Paint one shape (and its label, unless it is clutter)."""
+        radius = float(np.hypot(hw, hh)) + 1
+        x0, x1 = max(0, int(cx - radius)), min(self.size, int(cx + radius) + 2)
+        y0, y1 = max(0, int(cy - radius)), min(self.size, int(cy + radius) + 2)
+        if x0 >= x1 or y0 >= y1:
+            return
+        dx = (self.coords[x0:x1] - cx)[None]
+        dy = (self.coords[y0:y1] - cy)[:, None]
+        c, s = float(np.cos(angle)), float(np.sin(angle))
+        x, y = c * dx + s * dy, c * dy - s * dx
         if flip:
             x = -x
-        return x, y, x / hw, y / hh
-
-    def paint(self, mask: np.ndarray, weight: np.ndarray,
-              colour: np.ndarray, colour2: np.ndarray,
-              shade: np.ndarray) -> None:
-        w = weight[mask][:, None]
-        self.image[mask] = (colour * (1 - w) +
-                            colour2 * w) * shade[mask][:, None]
+        u, v = x / hw, y / hh
+        mask = _shape_mask(shape, u, v)
+        period = max(3.0, 2 * min(hw, hh) / cycles)
+        w = _texture(texture, x, y, u, v, period, self.rng)[mask]
+        shade = (1 + 0.12 * (u * c + v * s))[mask]
+        w, shade = w[:, None], shade[:, None]
+        window = self.image[y0:y1, x0:x1]
+        window[mask] = (colour * (1 - w) + colour2 * w) * shade
+        if label is not None:
+            self.label[y0:y1, x0:x1][mask] = label
 
     def background(self, scene: str) -> None:
+        """Two-tone scene with a wavy horizon, lighting, grain, clutter."""
         rng, size = self.rng, self.size
         uppers, lowers, (lo, hi) = _BACKGROUNDS[scene]
-        upper = _jitter(rng, uppers[rng.integers(len(uppers))], 12)
-        lower = _jitter(rng, lowers[rng.integers(len(lowers))], 12)
+        upper = _jitter(rng, uppers[rng.integers(len(uppers))], 12, 1)
+        lower = _jitter(rng, lowers[rng.integers(len(lowers))], 12, 1)
         horizon = size * rng.uniform(lo, hi) + 3 * np.sin(
-            self.xs / size * rng.uniform(2, 6) + rng.uniform(0, 6))
-        mix = np.clip((self.ys - horizon) / 2 + 0.5, 0, 1)[..., None]
-        self.image = upper * (1 - mix) + lower * mix
-        light = _smooth_noise(rng, size, 4) - 0.5
-        self.image *= (1 + 0.35 * light)[..., None]
-        grain = _smooth_noise(rng, size, size // 4) - 0.5
-        self.image += 40 * grain[..., None] * mix
-        # Clutter: muted shapes that stay background.
-        for _ in range(rng.integers(0, 4)):
+            self.coords / size * rng.uniform(2, 6) + rng.uniform(0, 6))
+        mix = np.clip((self.coords[:, None] - horizon[None]) / 2 + 0.5, 0,
+                      1).astype(np.float32)[..., None]
+        light = 1 + 0.35 * (_smooth_noise(rng, size, 4) - 0.5)
+        grain = 40 * (_smooth_noise(rng, size, size // 4) - 0.5)
+        self.image = (upper + (lower - upper) * mix) * light[..., None] + (
+            grain[..., None] * mix)
+        for _ in range(rng.integers(0, 5)):  # clutter stays background
             half = size * rng.uniform(0.05, 0.15)
             aspect = rng.uniform(0.4, 2.5)
-            x, y, u, v = self.frame(
-                rng.uniform(0, size), rng.uniform(0, size),
-                half * np.sqrt(aspect), half / np.sqrt(aspect),
-                rng.uniform(0, np.pi), False)
-            mask = _shape_mask(('ellipse', 'rect', 'triangle')[
-                rng.integers(3)], u, v)
-            grey = rng.uniform(50, 210)
-            colour = grey + rng.normal(0, 25, 3)
-            weight = _texture(('flat', 'noise', 'stripes_h')[
-                rng.integers(3)], x, y, u, v, rng.uniform(3, 7), rng)
-            self.paint(mask, weight, colour, colour * 0.6,
-                       np.ones_like(x))
+            colour = rng.uniform(50, 210) + rng.normal(0, 25, 3)
+            self.draw(_CLUTTER_SHAPES[rng.integers(len(_CLUTTER_SHAPES))],
+                      _CLUTTER_TEXTURES[rng.integers(len(_CLUTTER_TEXTURES))],
+                      colour.astype(np.float32),
+                      (colour * 0.6).astype(np.float32),
+                      rng.uniform(0, size), rng.uniform(0, size),
+                      half * np.sqrt(aspect), half / np.sqrt(aspect),
+                      rng.uniform(0, np.pi), False, rng.uniform(2, 5))
 
 
 def _border_band(label: np.ndarray, radius: int) -> np.ndarray:
@@ -375,20 +393,26 @@ def _border_band(label: np.ndarray, radius: int) -> np.ndarray:
     return band
 
 
+def _pick(rng: np.random.Generator, weights: np.ndarray) -> int:
+    """Index drawn with probability proportional to ``weights``."""
+    cum = np.cumsum(weights)
+    return int(np.searchsorted(cum, rng.random() * cum[-1], side='right'))
+
+
 def _choose_classes(rng: np.random.Generator) -> Tuple[str, List[int]]:
     """A scene and its foreground classes, VOC-like frequencies."""
-    weights = np.array(
-        [sum(VOC_IMAGE_COUNTS[c] for c in SCENES[s]) for s in SCENES],
-        np.float64)
-    scene = list(SCENES)[rng.choice(len(SCENES), p=weights / weights.sum())]
+    scene = list(SCENES)[_pick(rng, _SCENE_WEIGHTS)]
     pool = list(SCENES[scene]) + [PERSON]
-    # Person is drawn less often per scene than its count suggests because
-    # it joins every scene type.
-    w = np.array([VOC_IMAGE_COUNTS[c] for c in pool], np.float64)
-    w[-1] = VOC_IMAGE_COUNTS[PERSON] / 3.0
-    num = 1 + rng.choice(len(_NUM_CLASSES_P), p=_NUM_CLASSES_P)
-    chosen = rng.choice(len(pool), size=num, replace=False, p=w / w.sum())
-    return scene, [pool[i] for i in chosen]
+    # Person joins every scene type, so each scene draws it a third as
+    # often as its VOC count alone would.
+    weights = np.array([VOC_IMAGE_COUNTS[c] for c in pool], np.float64)
+    weights[-1] = VOC_IMAGE_COUNTS[PERSON] / 3.0
+    chosen = []
+    for _ in range(1 + _pick(rng, np.asarray(_NUM_CLASSES_P))):
+        i = _pick(rng, weights)
+        chosen.append(pool[i])
+        weights[i] = 0
+    return scene, chosen
 
 
 def _render(size: int, rng: np.random.Generator) -> Tuple[np.ndarray,
@@ -404,42 +428,37 @@ def _render(size: int, rng: np.random.Generator) -> Tuple[np.ndarray,
     n = len(objects)
     lo, hi = {1: (0.25, 0.38), 2: (0.18, 0.28)}.get(n, (0.14, 0.22))
     halves = np.sort(rng.uniform(lo, hi, n) * size)[::-1]
-    visible: List[np.ndarray] = []
+    placed: List[Tuple[float, float, float]] = []  # centre, radius
     for cls, half in zip(rng.permutation(objects), halves):
-        look = APPEARANCES.get(int(cls), PERSON_APPEARANCE)
+        cls = int(cls)
+        look = APPEARANCES.get(cls, PERSON_APPEARANCE)
         colour = look.colour
         if cls == PERSON:
             colour = PERSON_CLOTHES[rng.integers(len(PERSON_CLOTHES))]
         aspect = look.aspect * rng.uniform(0.9, 1.1)
         hw, hh = half * np.sqrt(aspect), half / np.sqrt(aspect)
-        angle = np.deg2rad(rng.uniform(-look.rotation, look.rotation))
-        flip = bool(rng.random() < 0.5)
-        reach = max(hw, hh)
-        for _ in range(20):
-            cx = rng.uniform(0.7 * reach, size - 0.7 * reach)
-            cy = rng.uniform(0.7 * reach, size - 0.7 * reach)
-            x, y, u, v = canvas.frame(cx, cy, hw, hh, angle, flip)
-            mask = _shape_mask(look.shape, u, v)
-            area = mask.sum()
-            if area == 0:
-                continue
-            if all((mask & vis).sum() <= 0.3 * min(area, vis.sum())
-                   for vis in visible):
+        margin = min(0.7 * max(hw, hh), size / 2)
+        for _ in range(20):  # partial occlusion at most
+            cx, cy = rng.uniform(margin, size - margin, 2)
+            if all(np.hypot(cx - px, cy - py) >= 0.8 * (half + r)
+                   for px, py, r in placed):
                 break
         else:
             continue
-        period = max(3.0, 2 * min(hw, hh) / 4)
-        weight = _texture(look.texture, x, y, u, v, period, rng)
-        light = 1 + 0.12 * (u * np.cos(angle) + v * np.sin(angle))
-        brightness = rng.uniform(0.9, 1.1)
-        canvas.paint(mask, weight, _jitter(rng, colour) * brightness,
-                     _jitter(rng, look.colour2) * brightness, light)
-        canvas.label[mask] = cls
-        visible = [vis & ~mask for vis in visible] + [mask]
+        placed.append((cx, cy, half))
+        brightness = rng.uniform(0.8, 1.2)
+        canvas.draw(look.shape, look.texture,
+                    _jitter(rng, colour, 14, brightness),
+                    _jitter(rng, look.colour2, 14, brightness), cx, cy, hw,
+                    hh, np.deg2rad(rng.uniform(-look.rotation,
+                                               look.rotation)),
+                    bool(rng.random() < 0.5), look.cycles, cls)
     label = canvas.label.copy()
     label[_border_band(canvas.label, max(1, round(size / 64)))] = 255
-    image = canvas.image + rng.normal(0, 6, canvas.image.shape)
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), label, scene
+    noise = rng.random(canvas.image.shape, dtype=np.float32) - 0.5
+    image = canvas.image + 24 * noise
+    np.clip(image, 0, 255, out=image)
+    return (image + 0.5).astype(np.uint8), label, scene
 
 
 def _image_ids(split: str, num: int) -> List[str]:

@@ -5,6 +5,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
@@ -28,7 +29,7 @@ def _harmonic_mean(a: float, b: float) -> float:
 
 def _percent(value: float) -> float:
     """A ratio in [0, 1] as a percentage rounded like mmseg (2 decimals)."""
-    return float(np.round(value * 100, 2))
+    return round(float(value) * 100, 2)
 
 
 def check_class_steps(class_steps: Sequence[Sequence[int]],
@@ -188,8 +189,10 @@ class IncrementalIoUMetric(IoUMetric):
                 'is empty; check the dataset (step, eval_protocol).')
         class_names = tuple(self.dataset_meta['classes'])
         steps = self.resolve_class_steps(len(class_names))
-        intersect, union, pred_label, label = (sum(area)
-                                               for area in zip(*results))
+        # Sum in float64: float32 counts lose integers past 2**24 pixels.
+        intersect, union, pred_label, label = (
+            torch.stack([torch.as_tensor(a) for a in area]).double().sum(0)
+            for area in zip(*results))
         per_class = self.total_area_to_metrics(intersect, union, pred_label,
                                                label, ['mIoU'],
                                                self.nan_to_num)

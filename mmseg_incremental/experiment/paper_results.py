@@ -103,8 +103,7 @@ def _canonical(dataset: str, task: str) -> Optional[str]:
     return ALIASES['voc'].get(str(task), str(task))
 
 
-def paper_result(dataset: str, task: str,
-                 method: str) -> Optional[OldNewAll]:
+def paper_result(dataset: str, task: str, method: str) -> Optional[OldNewAll]:
     """The paper's old/new/all mIoU at the last step of ``task``.
 
     Args:

@@ -48,8 +48,8 @@ def plot_miou_per_step(
     fig = Figure(figsize=(max(5.0, 1.1 * len(x) + 2), 3.8))
     ax = fig.add_subplot(1, 1, 1)
     for key, label, color in (('mIoU_old', 'old (S_0)', OLD_COLOR),
-                              ('mIoU_new', 'new (S_k \\ S_0)', NEW_COLOR),
-                              ('mIoU', 'all (S_k)', ALL_COLOR)):
+                              ('mIoU_new', 'new (S_k \\ S_0)',
+                               NEW_COLOR), ('mIoU', 'all (S_k)', ALL_COLOR)):
         y = [_nan(e['metrics'].get(key)) for e in steps]
         if all(v != v for v in y):  # all NaN: nothing to draw
             continue
@@ -57,8 +57,13 @@ def plot_miou_per_step(
     if paper_steps is not None:
         px = [k for k, v in enumerate(paper_steps) if v is not None]
         py = [v for v in paper_steps if v is not None]
-        ax.plot(px, py, linestyle='--', marker='s', color='black',
-                label=f'{PAPER_LABEL}: all')
+        ax.plot(
+            px,
+            py,
+            linestyle='--',
+            marker='s',
+            color='black',
+            label=f'{PAPER_LABEL}: all')
     ax.set_xticks(x)
     ax.set_xticklabels([step_label(e) for e in steps], fontsize=8)
     ax.set_xlim(min(x) - 0.5, max(x) + 0.5)
@@ -88,8 +93,8 @@ def plot_iou_per_class(summary: dict, path: str) -> None:
     ax.bar(range(len(classes)), heights, color=colors)
     for i, c in enumerate(classes):
         if c.iou is None:
-            ax.text(i, 1, 'n/a', ha='center', va='bottom', fontsize=7,
-                    rotation=90)
+            ax.text(
+                i, 1, 'n/a', ha='center', va='bottom', fontsize=7, rotation=90)
     ax.set_xticks(range(len(classes)))
     ax.set_xticklabels([c.name for c in classes], rotation=90, fontsize=8)
     ax.set_xlim(-0.6, max(len(classes), 1) - 0.4)
@@ -101,6 +106,7 @@ def plot_iou_per_class(summary: dict, path: str) -> None:
                          (UNKNOWN_COLOR, 'step unknown')):
         if color in colors:  # empty bars, for the legend only
             ax.bar([0], [0], color=color, label=label)
-    ax.legend(fontsize=8, loc='upper right')
+    if colors:
+        ax.legend(fontsize=8, loc='upper right')
     ax.grid(axis='y', alpha=0.3)
     _save(fig, path)

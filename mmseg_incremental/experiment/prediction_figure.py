@@ -16,7 +16,7 @@ import glob
 import json
 import os.path as osp
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -24,9 +24,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 VOID_COLOR = (224, 224, 192)
-#: Keys of DistillEncoderDecoder that a plain EncoderDecoder lacks.
-DISTILL_KEYS = ('teacher_checkpoint', 'distill_output', 'distill_feature',
-                'freeze_encoder', 'new_class_init')
 
 
 def last_step_files(work_dir: str) -> Tuple[int, str, str]:
@@ -53,14 +50,25 @@ def last_step_files(work_dir: str) -> Tuple[int, str, str]:
 
 
 def inference_config(config_path: str):
-    """The step config as a plain ``EncoderDecoder`` for inference (no
-    teacher to load) with a top-level ``test_pipeline``."""
+    """The step config with a top-level ``test_pipeline`` and, when its
+    segmentor subclasses ``EncoderDecoder`` (``DistillEncoderDecoder``), a
+    plain ``EncoderDecoder`` with the same backbone and head: inference
+    needs no teacher, and the checkpoint's ``teacher.*`` keys are skipped by
+    mmengine's non-strict loading."""
+    import inspect
+
     from mmengine.config import Config
+    from mmseg.models import EncoderDecoder
+    from mmseg.registry import MODELS
+    _import_plugin()
     cfg = Config.fromfile(config_path)
-    if cfg.model.get('type') == 'DistillEncoderDecoder':
+    segmentor = MODELS.get(cfg.model.get('type', ''))
+    if segmentor is not None and segmentor is not EncoderDecoder and \
+            issubclass(segmentor, EncoderDecoder):
+        accepted = inspect.signature(EncoderDecoder.__init__).parameters
+        for key in [k for k in cfg.model if k not in accepted]:
+            cfg.model.pop(key)
         cfg.model.type = 'EncoderDecoder'
-        for key in DISTILL_KEYS:
-            cfg.model.pop(key, None)
     if cfg.get('test_pipeline') is None:
         cfg.test_pipeline = _dataset_cfg(cfg, config_path).pipeline
     return cfg
@@ -102,8 +110,10 @@ def colorize(label: np.ndarray, ids: Optional[Sequence[int]],
 
 def _colours(rgb: np.ndarray) -> set:
     """The distinct colours of an RGB picture as int tuples."""
-    return {tuple(int(v) for v in c)
-            for c in np.unique(rgb.reshape(-1, 3), axis=0)}
+    return {
+        tuple(int(v) for v in c)
+        for c in np.unique(rgb.reshape(-1, 3), axis=0)
+    }
 
 
 def _full_meta(dataset) -> Tuple[Sequence[str], Sequence, Optional[list]]:
@@ -124,20 +134,26 @@ def _import_plugin() -> None:
         import mmseg_incremental.datasets  # noqa: F401
 
 
-def draw_predictions(work_dirs: Sequence[str],
-                     names: Sequence[str],
-                     out_file: str,
-                     num_images: int,
-                     device: str = 'cpu') -> List[str]:
-    """Draw the picture to ``out_file``; return the image paths used.
+class Panels(NamedTuple):
+    """The pictures of the figure, RGB ``(H, W, 3)`` uint8 arrays.
 
-    Args:
-        work_dirs (Sequence[str]): Experiment work dirs.
-        names (Sequence[str]): Column titles of the runs.
-        out_file (str): The PNG to write.
-        num_images (int): Number of val images (rows).
-        device (str): Device of the models. Defaults to ``'cpu'``.
+    ``columns[r][i]`` is run r's prediction on image i; ``classes`` and
+    ``palette`` cover every class id of the dataset.
     """
+
+    img_paths: List[str]
+    images: List[np.ndarray]
+    gts: List[np.ndarray]
+    columns: List[List[np.ndarray]]
+    classes: Sequence[str]
+    palette: Sequence[Sequence[int]]
+
+
+def collect_panels(work_dirs: Sequence[str],
+                   num_images: int,
+                   device: str = 'cpu') -> Panels:
+    """Load N val images and their ground truth (from the first run's last
+    step config) and predict them with every run's final model."""
     _import_plugin()
     import mmcv
     from mmengine.registry import init_default_scope
@@ -145,28 +161,27 @@ def draw_predictions(work_dirs: Sequence[str],
     from mmseg.datasets.transforms import LoadAnnotations
     from mmseg.registry import DATASETS
 
-    step, config, _ = last_step_files(work_dirs[0])
+    _, config, _ = last_step_files(work_dirs[0])
     cfg = inference_config(config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = DATASETS.build(_dataset_cfg(cfg, config))
     classes, palette, gt_ids = _full_meta(dataset)
     picks = sorted({
         int(round(i))
-        for i in np.linspace(0, len(dataset) - 1, min(num_images,
-                                                      len(dataset)))
+        for i in np.linspace(0,
+                             len(dataset) - 1, min(num_images, len(dataset)))
     })
     infos = [dataset.get_data_info(i) for i in picks]
     images = [mmcv.imread(i['img_path'], channel_order='rgb') for i in infos]
     gts = []
     for info in infos:
-        results = LoadAnnotations()(dict(
-            seg_map_path=info['seg_map_path'],
-            label_map=info.get('label_map'),
-            reduce_zero_label=info.get('reduce_zero_label', False),
-            seg_fields=[]))
+        results = LoadAnnotations()(
+            dict(
+                seg_map_path=info['seg_map_path'],
+                label_map=info.get('label_map'),
+                reduce_zero_label=info.get('reduce_zero_label', False),
+                seg_fields=[]))
         gts.append(colorize(results['gt_seg_map'], gt_ids, palette))
-    present = set().union(*map(_colours, gts))
-
     columns = []
     for work_dir in work_dirs:
         k, config, checkpoint = last_step_files(work_dir)
@@ -177,17 +192,42 @@ def draw_predictions(work_dirs: Sequence[str],
             result = inference_model(model, info['img_path'])
             label = result.pred_sem_seg.data[0].cpu().numpy()
             preds.append(colorize(label, ids, palette))
-        present = present.union(*map(_colours, preds))
         columns.append(preds)
         del model
+    return Panels([i['img_path'] for i in infos], images, gts, columns,
+                  classes, palette)
 
+
+def _legend(panels: Panels) -> List[Patch]:
+    """A patch per class colour shown anywhere in the figure."""
+    present = set().union(*[_colours(p) for p in panels.gts] +
+                          [_colours(p) for col in panels.columns for p in col])
+    legend = [
+        Patch(color=np.array(colour) / 255, label=name)
+        for name, colour in zip(panels.classes, panels.palette) if tuple(
+            int(v) for v in colour) in present
+    ]
+    if VOID_COLOR in present:
+        legend.append(
+            Patch(color=np.array(VOID_COLOR) / 255, label='void (255)'))
+    return legend
+
+
+def render_panels(panels: Panels, names: Sequence[str], out_file: str) -> None:
+    """Draw the rows image | ground truth | runs, with a legend of the
+    classes shown, to ``out_file``."""
     titles = ['image', 'ground truth', *names]
-    n_rows, n_cols = len(infos), len(titles)
-    h, w = images[0].shape[:2]
-    cell = 2.4
-    fig = Figure(figsize=(cell * n_cols, cell * h / w * n_rows + 0.9))
+    n_rows, n_cols = len(panels.images), len(titles)
+    h, w = panels.images[0].shape[:2]
+    legend = _legend(panels)
+    ncol = max(1, min(len(legend), 2 * n_cols))
+    cell, title_h = 2.4, 0.3
+    legend_h = 0.15 + 0.22 * -(-len(legend) // ncol)
+    height = (cell * h / w + 0.1) * n_rows + legend_h + title_h
+    fig = Figure(figsize=(cell * n_cols, height))
     for r in range(n_rows):
-        row = [images[r], gts[r]] + [col[r] for col in columns]
+        row = [panels.images[r], panels.gts[r]]
+        row += [col[r] for col in panels.columns]
         for c, picture in enumerate(row):
             ax = fig.add_subplot(n_rows, n_cols, r * n_cols + c + 1)
             ax.imshow(picture, interpolation='nearest')
@@ -195,16 +235,38 @@ def draw_predictions(work_dirs: Sequence[str],
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(titles[c], fontsize=9)
-    legend = [
-        Patch(color=np.array(palette[c]) / 255, label=name)
-        for c, name in enumerate(classes) if tuple(int(v) for v in palette[c]) in present
-    ]
-    if VOID_COLOR in present:
-        legend.append(Patch(color=np.array(VOID_COLOR) / 255,
-                            label='void (255)'))
-    fig.legend(handles=legend, loc='lower center', ncol=min(len(legend), 8),
-               fontsize=8, frameon=False)
+    fig.legend(
+        handles=legend,
+        loc='lower center',
+        ncol=ncol,
+        fontsize=8,
+        frameon=False)
     FigureCanvasAgg(fig)
-    fig.tight_layout(rect=(0, 0.9 / (cell * h / w * n_rows + 0.9), 1, 1))
+    fig.subplots_adjust(
+        left=0.01,
+        right=0.99,
+        bottom=legend_h / height,
+        top=1 - title_h / height,
+        wspace=0.04,
+        hspace=0.06)
     fig.savefig(out_file, dpi=100)
-    return [i['img_path'] for i in infos]
+
+
+def draw_predictions(work_dirs: Sequence[str],
+                     names: Sequence[str],
+                     out_file: str,
+                     num_images: int,
+                     device: str = 'cpu') -> Panels:
+    """Predict (:func:`collect_panels`) and draw (:func:`render_panels`)
+    the picture to ``out_file``; return the panels.
+
+    Args:
+        work_dirs (Sequence[str]): Experiment work dirs.
+        names (Sequence[str]): Column titles of the runs.
+        out_file (str): The PNG to write.
+        num_images (int): Number of val images (rows).
+        device (str): Device of the models. Defaults to ``'cpu'``.
+    """
+    panels = collect_panels(work_dirs, num_images, device)
+    render_panels(panels, names, out_file)
+    return panels

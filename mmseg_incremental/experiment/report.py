@@ -19,15 +19,15 @@ from typing import List, Optional
 from .paper_results import (MIB_LABEL, PAPER_LABEL, OldNewAll, mib_rerun,
                             paper_result, paper_step_miou)
 from .plots import plot_iou_per_class, plot_miou_per_step
-from .run_results import (check_summary, class_ious, harmonic, is_final,
-                          num, resplit, step_label, task_steps)
+from .run_results import (check_summary, class_ious, harmonic, is_final, num,
+                          resplit, step_label, task_steps)
 from .tables import fmt, join_ids, md_table, write_csv
 
 #: Above this many classes the per-class table lists classes as rows.
 MAX_CLASS_COLUMNS = 30
 #: The step metrics of ``metrics.csv``, in this order.
-CSV_METRICS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_old_nobg',
-               'mIoU_new', 'mIoU_step', 'hIoU')
+CSV_METRICS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_old_nobg', 'mIoU_new',
+               'mIoU_step', 'hIoU')
 #: The paper's splits of a jointly trained VOC model (its "M0(0-20)" rows).
 JOINT_SPLITS = (('19-1', list(range(20))), ('15-5 / 15-1', list(range(16))))
 
@@ -46,8 +46,9 @@ def final_paper_result(summary: dict) -> Optional[OldNewAll]:
 def _mib_row(summary: dict) -> Optional[OldNewAll]:
     if not is_final(summary):
         return None
-    return mib_rerun(summary.get('dataset'), summary.get('task'),
-                     summary.get('method'), summary.get('setting'))
+    return mib_rerun(
+        summary.get('dataset'), summary.get('task'), summary.get('method'),
+        summary.get('setting'))
 
 
 def _header(summary: dict) -> List[str]:
@@ -57,7 +58,8 @@ def _header(summary: dict) -> List[str]:
             ['task', str(summary.get('task'))],
             ['method', str(summary.get('method'))],
             ['setting', str(summary.get('setting'))],
-            ['eval protocol', str(summary.get('eval_protocol'))],
+            ['eval protocol',
+             str(summary.get('eval_protocol'))],
             ['config', str(summary.get('config'))],
             ['steps done', f'{done + 1} of {len(steps)}']]
     title = (f'# {summary.get("dataset")} {summary.get("task")}: '
@@ -69,17 +71,26 @@ def _per_class_section(summary: dict) -> List[str]:
     entry = summary['steps'][-1]
     m = entry['metrics']
     classes = class_ious(summary, entry)
-    out = [f'## Per-class IoU after {step_label(entry)} '
-           '(the paper\'s Tables 1-3)', '']
+    out = [
+        f'## Per-class IoU after {step_label(entry)} '
+        '(the paper\'s Tables 1-3)', ''
+    ]
     if not classes:
         return out + ['No per-class IoU recorded for this step.', '']
     paper = final_paper_result(summary)
     if len(classes) > MAX_CLASS_COLUMNS:
-        rows = [[c.name, str(c.class_id), str(c.learnt_at), fmt(c.iou)]
-                for c in classes]
+        rows = [[c.name, str(c.class_id),
+                 str(c.learnt_at),
+                 fmt(c.iou)] for c in classes]
         out += [md_table(['class', 'id', 'learnt at step', 'IoU'], rows), '']
-        rows = [['ours', fmt(m.get('mIoU_old')), fmt(m.get('mIoU_new')),
-                 fmt(m.get('mIoU')), fmt(m.get('mPA')), fmt(m.get('mCA'))]]
+        rows = [[
+            'ours',
+            fmt(m.get('mIoU_old')),
+            fmt(m.get('mIoU_new')),
+            fmt(m.get('mIoU')),
+            fmt(m.get('mPA')),
+            fmt(m.get('mCA'))
+        ]]
         return out + [
             md_table(['', 'old', 'new', 'all', 'mPA', 'mCA'], rows), ''
         ]
@@ -95,14 +106,18 @@ def _per_class_section(summary: dict) -> List[str]:
 
     ours = OldNewAll(
         num(m.get('mIoU_old')), num(m.get('mIoU_new')), num(m.get('mIoU')))
-    rows = [row('ours', lambda c: fmt(c.iou), ours, fmt(m.get('mPA')),
-                fmt(m.get('mCA')))]
+    rows = [
+        row('ours', lambda c: fmt(c.iou), ours, fmt(m.get('mPA')),
+            fmt(m.get('mCA')))
+    ]
     if paper is not None:
         rows.append(row(PAPER_LABEL, lambda c: '', paper, '', ''))
     out += [md_table(header, rows), '']
     if any(c.learnt_at is None for c in classes):
-        out += ['The IoU names do not match `seen_classes`: the step of each '
-                'class is unknown, all are listed as new.', '']
+        out += [
+            'The IoU names do not match `seen_classes`: the step of each '
+            'class is unknown, all are listed as new.', ''
+        ]
     return out
 
 
@@ -116,17 +131,25 @@ def _steps_section(summary: dict) -> List[str]:
     rows = []
     for e in steps:
         m = e['metrics']
-        r = [step_label(e), fmt(m.get('mIoU')), fmt(m.get('mPA')),
-             fmt(m.get('mCA'))]
+        r = [
+            step_label(e),
+            fmt(m.get('mIoU')),
+            fmt(m.get('mPA')),
+            fmt(m.get('mCA'))
+        ]
         if paper is not None:
             k = e['step']
             r.append(fmt(paper[k]) if k < len(paper) else '')
         rows.append(r)
-    out = ['## mIoU, mPA and mCA after each step (the paper\'s Table 4)', '',
-           md_table(header, rows), '']
+    out = [
+        '## mIoU, mPA and mCA after each step (the paper\'s Table 4)', '',
+        md_table(header, rows), ''
+    ]
 
-    header = ['model', 'old (S_0)', 'old w/o bg', 'new', 'this step (U_k)',
-              'all', 'hIoU']
+    header = [
+        'model', 'old (S_0)', 'old w/o bg', 'new', 'this step (U_k)', 'all',
+        'hIoU'
+    ]
     rows = []
     for e in steps:
         m = e['metrics']
@@ -139,17 +162,23 @@ def _steps_section(summary: dict) -> List[str]:
     if paper_last is not None:
         rows.append([
             f'{PAPER_LABEL}, {last}',
-            fmt(paper_last.old), '', fmt(paper_last.new), '',
-            fmt(paper_last.all), fmt(harmonic(paper_last.old, paper_last.new))
+            fmt(paper_last.old), '',
+            fmt(paper_last.new), '',
+            fmt(paper_last.all),
+            fmt(harmonic(paper_last.old, paper_last.new))
         ])
     mib = _mib_row(summary)
     if mib is not None:
         rows.append([
-            f'{MIB_LABEL}, {last}', '', fmt(mib.old), fmt(mib.new), '',
+            f'{MIB_LABEL}, {last}', '',
+            fmt(mib.old),
+            fmt(mib.new), '',
             fmt(mib.all), ''
         ])
-    out += ['## old / new / all mIoU after each step', '',
-            md_table(header, rows), '']
+    out += [
+        '## old / new / all mIoU after each step', '',
+        md_table(header, rows), ''
+    ]
     return out
 
 
@@ -177,19 +206,23 @@ def _joint_section(summary: dict) -> List[str]:
         return []
     return [
         '## The joint model split as the paper\'s tasks (its M0(0-20) rows)',
-        '', md_table(['split', 'source', 'old', 'new', 'all', 'hIoU'],
-                     rows, numeric_from=2), ''
+        '',
+        md_table(['split', 'source', 'old', 'new', 'all', 'hIoU'],
+                 rows,
+                 numeric_from=2), ''
     ]
 
 
 def _notes(summary: dict) -> List[str]:
-    out = ['## Notes', '',
-           '- mIoU in %. "old" = the step-0 classes S_0 with the background '
-           '(the paper\'s 0-19 / 0-15), "old w/o bg" the same without it '
-           '(MiB\'s 1-19 / 1-15), "new" = every class added since, "this '
-           'step" = U_k, hIoU = harmonic mean of old and new; "–" = '
-           'undefined (no new class yet, or a class absent from labels and '
-           'predictions).']
+    out = [
+        '## Notes', '',
+        '- mIoU in %. "old" = the step-0 classes S_0 with the background '
+        '(the paper\'s 0-19 / 0-15), "old w/o bg" the same without it '
+        '(MiB\'s 1-19 / 1-15), "new" = every class added since, "this '
+        'step" = U_k, hIoU = harmonic mean of old and new; "–" = '
+        'undefined (no new class yet, or a class absent from labels and '
+        'predictions).'
+    ]
     if summary.get('dataset') == 'voc':
         out.append(
             f'- "{PAPER_LABEL}": Michieli & Zanuttigh 2019, Pascal VOC 2012 '
@@ -216,15 +249,14 @@ def write_report(work_dir: str, summary: dict) -> None:
     os.makedirs(work_dir, exist_ok=True)
     paper = paper_step_miou(
         summary.get('dataset'), summary.get('task'), summary.get('method'))
-    plot_miou_per_step(summary, osp.join(work_dir, 'miou_per_step.png'),
-                       paper)
+    plot_miou_per_step(summary, osp.join(work_dir, 'miou_per_step.png'), paper)
     plot_iou_per_class(summary, osp.join(work_dir, 'iou_per_class.png'))
-    lines = (_header(summary) + _per_class_section(summary) +
-             _steps_section(summary) + _joint_section(summary) + [
-                 '## Plots', '', '![mIoU after each step](miou_per_step.png)',
-                 '', '![Per-class IoU after the last step](iou_per_class.png)',
-                 ''
-             ] + _notes(summary))
+    lines = (
+        _header(summary) + _per_class_section(summary) +
+        _steps_section(summary) + _joint_section(summary) + [
+            '## Plots', '', '![mIoU after each step](miou_per_step.png)', '',
+            '![Per-class IoU after the last step](iou_per_class.png)', ''
+        ] + _notes(summary))
     with open(osp.join(work_dir, 'report.md'), 'w') as f:
         f.write('\n'.join(lines))
     _write_metrics_csv(osp.join(work_dir, 'metrics.csv'), summary)
@@ -249,6 +281,6 @@ def _write_metrics_csv(path: str, summary: dict) -> None:
             step_label(e),
             join_ids(e.get('new_classes')),
             join_ids(e.get('seen_classes'))
-        ] + [num(m.get(k)) for k in CSV_METRICS] +
-                    [num(ious.get(n)) for n in names])
+        ] + [num(m.get(k))
+             for k in CSV_METRICS] + [num(ious.get(n)) for n in names])
     write_csv(path, header, rows)

@@ -102,7 +102,8 @@ def class_ious(summary: dict, entry: dict) -> List[ClassIoU]:
     seen = list(entry.get('seen_classes') or [])
     learnt: Dict[int, int] = {
         c: k
-        for k, ids in enumerate(task_steps(summary)) for c in ids
+        for k, ids in enumerate(task_steps(summary))
+        for c in ids
     }
     aligned = len(seen) == len(ious)
     out = []

@@ -43,8 +43,7 @@ def md_table(header: Sequence[str],
             raise ValueError(f'Row {r} has {len(r)} cells for '
                              f'{len(header)} columns {list(header)}.')
     widths = [
-        max([len(h)] + [len(r[i]) for r in rows]) for i, h in
-        enumerate(header)
+        max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)
     ]
     widths = [max(w, 3) for w in widths]
 

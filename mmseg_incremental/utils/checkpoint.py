@@ -69,10 +69,10 @@ def restricted_getattr(obj: Any, name: str) -> Any:
     if allowed is None or not isinstance(name, str) or name not in allowed:
         raise pickle.UnpicklingError(
             f'Refusing getattr({obj!r}, {name!r}) while loading a '
-            'checkpoint: only ' + ', '.join(
-                f'{cls.__name__}.{attr}'
-                for cls, attrs in SAFE_ATTRIBUTES.items()
-                for attr in sorted(attrs)) +
+            'checkpoint: only ' +
+            ', '.join(f'{cls.__name__}.{attr}'
+                      for cls, attrs in SAFE_ATTRIBUTES.items()
+                      for attr in sorted(attrs)) +
             ' are allowed. If the checkpoint is trusted, add the attribute '
             'to mmseg_incremental.utils.checkpoint.SAFE_ATTRIBUTES.')
     return getattr(obj, name)

@@ -12,9 +12,10 @@ from mmengine.optim import OptimWrapper
 
 import mmseg_incremental  # noqa: F401
 from mmseg.registry import MODELS
+from mmseg.utils import register_all_modules
 from mmseg_incremental.engine import FreezeEncoderHook
-from tests.test_models.utils import (distill_cfg, make_batch, make_teacher,
-                                     state_copy, toy_model_cfg)
+from test_models.utils import (distill_cfg, make_batch, make_teacher,
+                               state_copy, toy_model_cfg)
 
 WORLD_SIZE = 2
 C_OLD, C_NEW = 3, 4
@@ -32,18 +33,23 @@ def _gathered(tensor: torch.Tensor) -> list:
     return out
 
 
-def _train(ddp, steps, rank):
+def _train(runner, hook, steps, rank):
+    """What mmengine's IterBasedTrainLoop does around each iteration."""
+    ddp = runner.model
+    # Every parameter, frozen ones too: SGD must skip those without grad.
     optim = OptimWrapper(
         torch.optim.SGD(
             ddp.parameters(), lr=0.2, momentum=0.9, weight_decay=0.1))
     for step in range(steps):
+        ddp.train()
+        hook.before_train_iter(runner, step)
         # Different data on each rank: only DDP's all-reduce keeps the
         # trainable weights in sync.
-        ddp.train()
         ddp.train_step(make_batch(C_NEW, seed=100 * rank + step), optim)
 
 
 def _worker(rank: int, port: int, teacher_ckpt: str) -> None:
+    register_all_modules(init_default_scope=True)  # as tests/conftest.py
     dist.init_process_group(
         'gloo',
         init_method=f'tcp://127.0.0.1:{port}',
@@ -69,7 +75,7 @@ def _worker(rank: int, port: int, teacher_ckpt: str) -> None:
         hook = FreezeEncoderHook()
         runner = SimpleNamespace(model=ddp, logger=logger)
         hook.before_train(runner)  # frozen at construction: accepted
-        _train(ddp, 3, rank)
+        _train(runner, hook, 3, rank)
         hook.after_train(runner)  # verifies the checksum
         for key, value in state_copy(model.backbone).items():
             assert torch.equal(value, encoder_before[key]), key
@@ -103,7 +109,7 @@ def _worker(rank: int, port: int, teacher_ckpt: str) -> None:
         runner = SimpleNamespace(model=stock_ddp, logger=logger)
         hook.before_train(runner)
         before = state_copy(stock.backbone)
-        _train(stock_ddp, 2, rank)
+        _train(runner, hook, 2, rank)
         hook.after_train(runner)
         for key, value in state_copy(stock.backbone).items():
             assert torch.equal(value, before[key]), key

@@ -11,9 +11,8 @@ import mmseg_incremental  # noqa: F401
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg_incremental.engine import FreezeEncoderHook
-from tests.test_models.utils import (assert_state_equal, distill_cfg,
-                                     make_batch, make_teacher, state_copy,
-                                     toy_model_cfg)
+from test_models.utils import (assert_state_equal, distill_cfg, make_batch,
+                               make_teacher, state_copy, toy_model_cfg)
 
 NUM_CLASSES = 4
 
@@ -50,7 +49,10 @@ class SnapshotHook(Hook):
 class TamperHook(Hook):
     """Moves a BN statistic of the frozen encoder behind everyone's back."""
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         runner.model.backbone.bn1.running_mean.add_(1.0)
 
@@ -66,8 +68,8 @@ def _runner(tmp_path, model, hooks, max_iters=4):
             num_workers=0),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
         optim_wrapper=dict(
-            optimizer=dict(
-                type='SGD', lr=0.2, momentum=0.9, weight_decay=0.1)),
+            optimizer=dict(type='SGD', lr=0.2, momentum=0.9,
+                           weight_decay=0.1)),
         custom_hooks=hooks,
         default_hooks=dict(
             checkpoint=dict(
@@ -81,8 +83,8 @@ def _runner(tmp_path, model, hooks, max_iters=4):
 @pytest.mark.parametrize('with_hook', [True, False])
 def test_hook_freezes_a_stock_encoder_decoder(tmp_path, with_hook):
     snapshot = SnapshotHook()
-    hooks = [snapshot] + ([dict(type='FreezeEncoderHook')]
-                          if with_hook else [])
+    hooks = [snapshot
+             ] + ([dict(type='FreezeEncoderHook')] if with_hook else [])
     runner = _runner(tmp_path, toy_model_cfg(NUM_CLASSES), hooks)
     assert isinstance(runner.model, EncoderDecoder)
     runner.train()
@@ -128,9 +130,12 @@ def test_hook_verifies_distill_ef_and_checkpoint_has_no_teacher(tmp_path):
 
 
 def test_hook_raises_when_frozen_weights_move(tmp_path):
-    runner = _runner(tmp_path, toy_model_cfg(NUM_CLASSES),
-                     [dict(type='FreezeEncoderHook'),
-                      TamperHook()], max_iters=2)
+    runner = _runner(
+        tmp_path,
+        toy_model_cfg(NUM_CLASSES),
+        [dict(type='FreezeEncoderHook'),
+         TamperHook()],
+        max_iters=2)
     with pytest.raises(RuntimeError, match='backbone.bn1.running_mean'):
         runner.train()
 

@@ -41,8 +41,8 @@ def test_one_output_pixel_by_hand():
     out = head([x])
     # taps (1,1),(1,2),(2,1),(2,2) of the kernel hit x[0,0],x[0,2],x[2,0],
     # x[2,2] = 0, 2, 8, 10 with weights 4, 5, 7, 8.
-    assert out[0, 0, 0, 0].item() == pytest.approx(
-        4 * 0 + 5 * 2 + 7 * 8 + 8 * 10 + 0.5)
+    assert out[0, 0, 0,
+               0].item() == pytest.approx(4 * 0 + 5 * 2 + 7 * 8 + 8 * 10 + 0.5)
 
 
 def test_the_branches_are_the_classifier():
@@ -52,8 +52,7 @@ def test_the_branches_are_the_classifier():
     assert keys == sorted(f'aspp.{i}.{p}' for i in range(4)
                           for p in ('weight', 'bias'))
     assert all(v.shape[0] == 5 for v in head.state_dict().values())
-    assert [c.dilation for c in head.aspp] == [(d, d) for d in (6, 12, 18,
-                                                                24)]
+    assert [c.dilation for c in head.aspp] == [(d, d) for d in (6, 12, 18, 24)]
     assert head.dropout is None
 
 
@@ -68,7 +67,11 @@ def test_init_normal_001_zero_bias():
 
 def test_loss_is_mmseg_cross_entropy():
     torch.manual_seed(0)
-    head = _head(in_channels=4, num_classes=3, dilations=(1, 2))
+    head = _head(
+        in_channels=4,
+        num_classes=3,
+        dilations=(1, 2),
+        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
     feats = torch.randn(1, 4, 4, 4)
     label = torch.randint(0, 3, (1, 8, 8))
     label[0, 0] = 255

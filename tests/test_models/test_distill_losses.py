@@ -15,8 +15,7 @@ def _log_softmax(v: np.ndarray) -> np.ndarray:
     return v - m - math.log(np.exp(v - m).sum())
 
 
-def _hand_output_distill(student, teacher, variant, temperature,
-                         label=None):
+def _hand_output_distill(student, teacher, variant, temperature, label=None):
     """Per-pixel loops over numpy arrays; mask from nearest labels."""
     s, t = student.numpy().astype(np.float64), teacher.numpy().astype(
         np.float64)
@@ -100,8 +99,8 @@ def test_output_distill_mask_drops_pixels_and_empty_mask():
     teacher = torch.zeros(1, 2, 1, 2)
     loss = OutputDistillLoss(pixel_mask='old')
     keep_first = torch.tensor([[[0, 2]]])  # second pixel is a new class
-    assert loss(student, teacher, keep_first).item() == pytest.approx(
-        math.log(3))
+    assert loss(student, teacher,
+                keep_first).item() == pytest.approx(math.log(3))
     nothing = torch.tensor([[[255, 2]]])
     out = loss(student.requires_grad_(), teacher, nothing)
     assert out.item() == 0.0
@@ -116,8 +115,9 @@ def test_output_distill_gradients():
     teacher = torch.randn(1, 2, 1, 1, generator=gen, requires_grad=True)
     OutputDistillLoss()(student, teacher).backward()
     p = torch.softmax(student.detach()[0, :, 0, 0], 0)
-    q = torch.cat([torch.softmax(teacher.detach()[0, :, 0, 0], 0),
-                   torch.zeros(2)])
+    q = torch.cat(
+        [torch.softmax(teacher.detach()[0, :, 0, 0], 0),
+         torch.zeros(2)])
     torch.testing.assert_close(student.grad[0, :, 0, 0], p - q)
     assert teacher.grad is None
 
@@ -173,9 +173,8 @@ def test_feature_distill_against_hand_mse():
     assert out.item() == pytest.approx(50.0 * total / s.size, rel=1e-5)
     out.backward()
     assert teacher.grad is None
-    torch.testing.assert_close(student.grad,
-                               50.0 * 2 * (student - teacher).detach() /
-                               s.size)
+    torch.testing.assert_close(
+        student.grad, 50.0 * 2 * (student - teacher).detach() / s.size)
     assert loss.loss_name == 'loss_distill_feat'
 
 

@@ -37,13 +37,15 @@ def toy_model_cfg(num_classes: int,
                   head: str = 'DeepLabV2Head',
                   channels: int = 8) -> dict:
     """An ``EncoderDecoder`` config over :class:`ExampleILTBackbone`."""
+    ce = dict(type='CrossEntropyLoss', avg_non_ignore=True)
     if head == 'DeepLabV2Head':
         decode_head = dict(
             type='DeepLabV2Head',
             in_channels=channels,
             in_index=1,
             dilations=(1, 2, 3),
-            num_classes=num_classes)
+            num_classes=num_classes,
+            loss_decode=ce)
     else:
         decode_head = dict(
             type='FCNHead',
@@ -53,7 +55,8 @@ def toy_model_cfg(num_classes: int,
             num_convs=1,
             concat_input=False,
             dropout_ratio=0.0,
-            num_classes=num_classes)
+            num_classes=num_classes,
+            loss_decode=ce)
     return dict(
         type='EncoderDecoder',
         data_preprocessor=dict(
@@ -61,6 +64,7 @@ def toy_model_cfg(num_classes: int,
             mean=[120.0, 110.0, 100.0],
             std=[60.0, 60.0, 60.0],
             bgr_to_rgb=False,
+            size=(16, 16),
             pad_val=0,
             seg_pad_val=255),
         backbone=dict(type='ExampleILTBackbone', channels=channels),
@@ -98,10 +102,11 @@ def make_teacher(path: str,
                 else:
                     tensor.add_(0.1 * torch.randn_like(tensor))
     model.eval()
-    torch.save({
-        'state_dict': model.state_dict(),
-        'meta': dict(step=0, num_classes=num_classes)
-    }, path)
+    torch.save(
+        {
+            'state_dict': model.state_dict(),
+            'meta': dict(step=0, num_classes=num_classes)
+        }, path)
     return model
 
 
@@ -115,8 +120,8 @@ def make_batch(num_classes: int,
     inputs, samples = [], []
     for i in range(batch_size):
         inputs.append(
-            torch.randint(0, 256, (3, size, size), generator=gen,
-                          dtype=torch.uint8))
+            torch.randint(
+                0, 256, (3, size, size), generator=gen, dtype=torch.uint8))
         if labels is None:
             label = torch.randint(
                 0, num_classes, (1, size, size), generator=gen)

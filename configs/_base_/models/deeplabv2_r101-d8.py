@@ -3,9 +3,21 @@
 # Semantic Segmentation" (ICCVW 2019). Step 0 trains this EncoderDecoder;
 # the configs of steps k > 0 turn it into a DistillEncoderDecoder.
 #
+# A `_base_` primitive: it defines only `pretrained`, `norm_cfg`,
+# `data_preprocessor` and `model`, because mmengine refuses a key defined in
+# two bases. `custom_imports` (the plugin, for DeepLabV2Head) and
+# `default_scope = 'mmseg'` come from `configs/_base_/default_runtime.py`,
+# the crop size (`data_preprocessor = dict(size=crop_size)`) from the leaf,
+# as in mmseg. Used alone (Config.fromfile + MODELS.build), first
+# `import mmseg_incremental` and call
+# `mmseg.utils.register_all_modules(init_default_scope=True)`.
+#
 # BN is frozen as in the authors' code: BN weights/biases never learn
 # (norm_cfg requires_grad=False) and their statistics stay fixed
 # (norm_eval=True), so a batch of 4 is fine.
+#
+# L_CE is averaged over the labelled pixels (avg_non_ignore=True), as in the
+# authors' code and torch's cross_entropy (mmseg's default divides by all).
 #
 # Pretrained weights come from a local file: set ``model.pretrained`` (the
 # top-level ``pretrained`` below is only the default; overriding the scalar
@@ -26,7 +38,6 @@
 #   segmentor checkpoint with ``load_from`` instead of ``pretrained``. The
 #   Caffe model strides in the first 1x1 conv of a block: set
 #   ``model.backbone.style='caffe'`` for it.
-custom_imports = dict(imports=['mmseg_incremental'], allow_failed_imports=False)
 pretrained = None
 norm_cfg = dict(type='BN', requires_grad=False)
 data_preprocessor = dict(
@@ -61,6 +72,9 @@ model = dict(
         align_corners=False,
         ignore_index=255,
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            avg_non_ignore=True,
+            loss_weight=1.0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -41,8 +41,7 @@ def _old_pixel_mask(seg_label: Tensor, size: torch.Size,
     if seg_label.shape[2:] != size:
         # Nearest downsampling, as the authors' code resizes the labels to
         # the logits (tf.image.resize_nearest_neighbor).
-        seg_label = F.interpolate(
-            seg_label.float(), size=size, mode='nearest')
+        seg_label = F.interpolate(seg_label.float(), size=size, mode='nearest')
     seg_label = seg_label[:, 0]
     return ((seg_label >= 0) & (seg_label < num_old_classes)).float()
 
@@ -149,8 +148,7 @@ class OutputDistillLoss(nn.Module):
             log_p = F.log_softmax(student_logits / temp, dim=1)[:, :num_old]
             per_pixel = -(q * log_p).sum(dim=1)
         else:
-            log_p = F.log_softmax(
-                student_logits[:, :num_old] / temp, dim=1)
+            log_p = F.log_softmax(student_logits[:, :num_old] / temp, dim=1)
             per_pixel = -(q * log_p).mean(dim=1)
 
         if self.pixel_mask == 'none':
@@ -160,8 +158,8 @@ class OutputDistillLoss(nn.Module):
                 raise ValueError("OutputDistillLoss(pixel_mask='old') needs "
                                  'seg_label; pass the labels or use '
                                  "pixel_mask='none'.")
-            mask = _old_pixel_mask(seg_label.to(per_pixel.device),
-                                   per_pixel.shape[1:], num_old)
+            mask = _old_pixel_mask(
+                seg_label.to(per_pixel.device), per_pixel.shape[1:], num_old)
             loss = (per_pixel * mask).sum() / mask.sum().clamp(min=1)
         return self.loss_weight * loss
 

@@ -14,8 +14,8 @@ from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
-from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
-                         SampleList, add_prefix)
+from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, SampleList,
+                         add_prefix)
 from ..utils import NEW_CLASS_INITS, grow_classifier_, infer_num_old_classes
 
 
@@ -214,7 +214,8 @@ class DistillEncoderDecoder(EncoderDecoder):
         # A tuple hides M_{k-1} from nn.Module's registration (see above).
         self._teacher = (teacher, )
 
-        def build_loss(cfg: OptConfigType, default: str) -> Optional[nn.Module]:
+        def build_loss(cfg: OptConfigType,
+                       default: str) -> Optional[nn.Module]:
             if cfg is None:
                 return None
             cfg = copy.deepcopy(cfg)
@@ -238,7 +239,8 @@ class DistillEncoderDecoder(EncoderDecoder):
         """EncoderDecoder: M_{k-1} (frozen, eval mode, not a submodule)."""
         return self._teacher[0]
 
-    def _encoder_modules(self, model: Optional[EncoderDecoder] = None
+    def _encoder_modules(self,
+                         model: Optional[EncoderDecoder] = None
                          ) -> List[nn.Module]:
         model = self if model is None else model
         return [model.backbone] + ([model.neck] if model.with_neck else [])
@@ -250,8 +252,8 @@ class DistillEncoderDecoder(EncoderDecoder):
         (``'default'``) or are set as MiB does (``'background'``).
         """
         super().init_weights()
-        grow_classifier_(self, self.teacher.state_dict(),
-                         self.num_old_classes, self.new_class_init)
+        grow_classifier_(self, self.teacher.state_dict(), self.num_old_classes,
+                         self.new_class_init)
         self._encoder_shared = None
 
     def train(self, mode: bool = True) -> 'DistillEncoderDecoder':
@@ -285,15 +287,10 @@ class DistillEncoderDecoder(EncoderDecoder):
         if not self.freeze_encoder:
             return False
         if self._encoder_shared is None:
-            student = [m.state_dict() for m in self._encoder_modules()]
-            teacher = [
-                m.state_dict() for m in self._encoder_modules(self.teacher)
-            ]
+            pairs = zip(self._encoder_modules(),
+                        self._encoder_modules(self.teacher))
             self._encoder_shared = all(
-                s.keys() == t.keys() and all(
-                    s[k].dtype == t[k].dtype and s[k].shape == t[k].shape
-                    and torch.equal(s[k], t[k]) for k in s)
-                for s, t in zip(student, teacher))
+                _same_state(mine, old) for mine, old in pairs)
             if not self._encoder_shared:
                 print_log(
                     'EF: the frozen encoder differs from the teacher\'s '
@@ -318,8 +315,7 @@ class DistillEncoderDecoder(EncoderDecoder):
         feats = self.extract_feat(inputs)
         seg_logits = self.decode_head.forward(feats)
         losses = add_prefix(
-            self.decode_head.loss_by_feat(seg_logits, data_samples),
-            'decode')
+            self.decode_head.loss_by_feat(seg_logits, data_samples), 'decode')
         if self.with_auxiliary_head:
             losses.update(
                 self._auxiliary_head_forward_train(feats, data_samples))
@@ -357,6 +353,14 @@ class DistillEncoderDecoder(EncoderDecoder):
                 self.distill_feature(s, t)
                 for s, t in zip(student, old)) / len(student)
         return losses
+
+
+def _same_state(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two modules hold bit-identical parameters and buffers."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].dtype == sb[k].dtype and sa[k].shape == sb[k].shape
+        and torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def _forget_encoder_check(module: DistillEncoderDecoder,

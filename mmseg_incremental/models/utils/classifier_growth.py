@@ -102,9 +102,10 @@ def grow_classifier_(student: nn.Module,
     missing = sorted(set(state) - set(teacher_state))
     unexpected = sorted(set(teacher_state) - set(state))
     if missing or unexpected:
-        raise KeyError('Teacher and student state dicts differ: missing in '
-                       f'the teacher {missing[:5]}, unexpected {unexpected[:5]}'
-                       '; both must be the same architecture.')
+        raise KeyError(
+            'Teacher and student state dicts differ: missing in '
+            f'the teacher {missing[:5]}, unexpected {unexpected[:5]}'
+            '; both must be the same architecture.')
     grown = []
     with torch.no_grad():
         for key, old in teacher_state.items():
@@ -131,11 +132,14 @@ def _background_init_(state: Dict[str, Tensor], grown: List[str],
                       num_old_classes: int) -> None:
     """MiB's initialisation of the new rows (in place, under no_grad)."""
     num_new = state[grown[0]].shape[0] - num_old_classes
-    biases = [
-        key for key in grown if key.endswith('.bias')
-        and key[:-len('bias')] + 'weight' in grown
-        and state[key[:-len('bias')] + 'weight'].dim() > 1
-    ]
+    # The biases of conv/linear classifier layers (a '.weight' of dim > 1
+    # beside them), not e.g. a BN over the class scores.
+    biases = []
+    for key in grown:
+        weight = key[:-len('bias')] + 'weight'
+        if key.endswith(
+                '.bias') and weight in grown and state[weight].dim() > 1:
+            biases.append(key)
     if not biases:
         raise ValueError("new_class_init='background' shifts the classifier "
                          'bias by log(|U_k|+1) but the classifier has no '
