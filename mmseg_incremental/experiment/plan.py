@@ -182,13 +182,17 @@ def step0_fingerprint_source(cfg: Config) -> dict:
     """What decides M_0: model, step-0 training data and schedule, seed.
 
     The task enters only through S_0 (step 0's split and labels depend on
-    S_0 alone), so e.g. VOC 15-5 and 15-1 share M_0, as in the paper.
+    S_0 alone), so e.g. VOC 15-5 and 15-1 share M_0, as in the paper; and
+    ``disjoint`` equals ``sequential`` at step 0 (there are no old classes).
     """
     task = experiment_task(cfg)
     step_cfg = build_step_config(cfg, 0, work_dir='')
     train = _plain(step_cfg.train_dataloader)
     for ds in iter_incremental_datasets(train):
         ds['task'] = dict(steps=[list(task.steps[0])])
+        # With no old classes, disjoint step 0 is sequential step 0.
+        if ds.get('setting', 'sequential') == 'disjoint':
+            ds['setting'] = 'sequential'
     return dict(
         model=_plain(step_cfg.model),
         train_dataloader=train,

@@ -23,6 +23,7 @@ from typing import Dict, List
 from mmengine.config import Config
 
 from ..tasks import IncrementalTask
+from .report import write_report
 
 SUMMARY_METRICS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_new',
                    'mIoU_old_nobg', 'mIoU_step', 'hIoU')
@@ -85,6 +86,5 @@ def write_summary(work_dir: str, cfg: Config, task: IncrementalTask,
     with open(path + '.tmp', 'w') as f:
         json.dump(summary, f, indent=2)
     os.replace(path + '.tmp', path)
-    from .report import write_report
     write_report(work_dir, summary)
     return summary
