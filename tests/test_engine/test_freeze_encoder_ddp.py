@@ -1,5 +1,8 @@
 """EF under DDP: 2 CPU processes (gloo), no find_unused_parameters."""
+import gc
 import socket
+import time
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -48,73 +51,82 @@ def _train(runner, hook, steps, rank):
         ddp.train_step(make_batch(C_NEW, seed=100 * rank + step), optim)
 
 
+def _check(rank: int, teacher_ckpt: str) -> None:
+    logger = MMLogger.get_instance(f'ddp_test_{rank}', log_level='ERROR')
+    torch.manual_seed(rank)  # DDP must broadcast rank 0's head
+    cfg = distill_cfg(
+        teacher_ckpt,
+        C_NEW,
+        freeze_encoder=True,
+        distill_output=dict(pixel_mask='old'))
+    model = MODELS.build(cfg)
+    model.init_weights()
+    encoder_before = state_copy(model.backbone)
+    teacher_before = state_copy(model.teacher)
+    ddp = MMDistributedDataParallel(
+        module=model,
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=False)
+    hook = FreezeEncoderHook()
+    runner = SimpleNamespace(model=ddp, logger=logger)
+    hook.before_train(runner)  # frozen at construction: accepted
+    _train(runner, hook, 3, rank)
+    hook.after_train(runner)  # verifies the checksum
+    for key, value in state_copy(model.backbone).items():
+        assert torch.equal(value, encoder_before[key]), key
+    for key, value in state_copy(model.teacher).items():
+        assert torch.equal(value, teacher_before[key]), key
+    head = torch.cat(
+        [p.detach().flatten() for p in model.decode_head.parameters()])
+    heads = _gathered(head)
+    assert torch.equal(heads[0], heads[1])
+    encoders = _gathered(
+        torch.cat([v.float().flatten() for v in encoder_before.values()]))
+    assert torch.equal(encoders[0], encoders[1])
+
+    # A stock EncoderDecoder wrapped before the hook: a clear error.
+    stock = MODELS.build(toy_model_cfg(C_NEW))
+    stock_ddp = MMDistributedDataParallel(
+        module=stock, device_ids=None, find_unused_parameters=False)
+    try:
+        hook.before_train(SimpleNamespace(model=stock_ddp, logger=logger))
+    except RuntimeError as err:
+        assert 'model.freeze_encoder=True' in str(err)
+        assert 'find_unused_parameters=True' in str(err)
+    else:
+        raise AssertionError('FreezeEncoderHook accepted an unfrozen '
+                             'encoder under DDP')
+    # ... which find_unused_parameters=True makes workable.
+    stock = MODELS.build(toy_model_cfg(C_NEW))
+    stock_ddp = MMDistributedDataParallel(
+        module=stock,
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=True)
+    hook = FreezeEncoderHook()
+    runner = SimpleNamespace(model=stock_ddp, logger=logger)
+    hook.before_train(runner)
+    before = state_copy(stock.backbone)
+    _train(runner, hook, 2, rank)
+    hook.after_train(runner)
+    for key, value in state_copy(stock.backbone).items():
+        assert torch.equal(value, before[key]), key
+
+
 def _worker(rank: int, port: int, teacher_ckpt: str) -> None:
     register_all_modules(init_default_scope=True)  # as tests/conftest.py
     dist.init_process_group(
         'gloo',
         init_method=f'tcp://127.0.0.1:{port}',
         rank=rank,
-        world_size=WORLD_SIZE)
-    try:
-        logger = MMLogger.get_instance(f'ddp_test_{rank}', log_level='ERROR')
-        torch.manual_seed(rank)  # DDP must broadcast rank 0's head
-        cfg = distill_cfg(
-            teacher_ckpt,
-            C_NEW,
-            freeze_encoder=True,
-            distill_output=dict(pixel_mask='old'))
-        model = MODELS.build(cfg)
-        model.init_weights()
-        encoder_before = state_copy(model.backbone)
-        teacher_before = state_copy(model.teacher)
-        ddp = MMDistributedDataParallel(
-            module=model,
-            device_ids=None,
-            broadcast_buffers=False,
-            find_unused_parameters=False)
-        hook = FreezeEncoderHook()
-        runner = SimpleNamespace(model=ddp, logger=logger)
-        hook.before_train(runner)  # frozen at construction: accepted
-        _train(runner, hook, 3, rank)
-        hook.after_train(runner)  # verifies the checksum
-        for key, value in state_copy(model.backbone).items():
-            assert torch.equal(value, encoder_before[key]), key
-        for key, value in state_copy(model.teacher).items():
-            assert torch.equal(value, teacher_before[key]), key
-        head = torch.cat(
-            [p.detach().flatten() for p in model.decode_head.parameters()])
-        heads = _gathered(head)
-        assert torch.equal(heads[0], heads[1])
-        encoders = _gathered(
-            torch.cat([v.float().flatten() for v in encoder_before.values()]))
-        assert torch.equal(encoders[0], encoders[1])
-
-        # A stock EncoderDecoder wrapped before the hook: a clear error.
-        stock = MODELS.build(toy_model_cfg(C_NEW))
-        stock_ddp = MMDistributedDataParallel(
-            module=stock, device_ids=None, find_unused_parameters=False)
-        try:
-            hook.before_train(SimpleNamespace(model=stock_ddp, logger=logger))
-        except RuntimeError as err:
-            assert 'model.freeze_encoder=True' in str(err)
-            assert 'find_unused_parameters=True' in str(err)
-        else:
-            raise AssertionError('FreezeEncoderHook accepted an unfrozen '
-                                 'encoder under DDP')
-        # ... which find_unused_parameters=True makes workable.
-        stock = MODELS.build(toy_model_cfg(C_NEW))
-        stock_ddp = MMDistributedDataParallel(
-            module=stock, device_ids=None, find_unused_parameters=True)
-        hook = FreezeEncoderHook()
-        runner = SimpleNamespace(model=stock_ddp, logger=logger)
-        hook.before_train(runner)
-        before = state_copy(stock.backbone)
-        _train(runner, hook, 2, rank)
-        hook.after_train(runner)
-        for key, value in state_copy(stock.backbone).items():
-            assert torch.equal(value, before[key]), key
-    finally:
-        dist.destroy_process_group()
+        world_size=WORLD_SIZE,
+        timeout=timedelta(seconds=60))
+    _check(rank, teacher_ckpt)
+    # The DDP reducers (locals of _check) are gone: leave together.
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 @pytest.mark.skipif(
@@ -123,8 +135,14 @@ def _worker(rank: int, port: int, teacher_ckpt: str) -> None:
 def test_ef_under_ddp(tmp_path):
     teacher_ckpt = str(tmp_path / 'step_0.pth')
     make_teacher(teacher_ckpt, C_OLD)
-    mp.spawn(
+    context = mp.spawn(
         _worker,
         args=(_free_port(), teacher_ckpt),
         nprocs=WORLD_SIZE,
-        join=True)
+        join=False)
+    deadline = time.monotonic() + 180
+    while not context.join(timeout=2):  # raises if a worker failed
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.terminate()
+            pytest.fail('the DDP workers did not finish within 180 s')

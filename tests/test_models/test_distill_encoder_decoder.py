@@ -113,7 +113,8 @@ def test_growth_of_a_conv_seg_head(tmp_path):
     model = _build(path, head='FCNHead', new_class_init='background').eval()
     weight = model.decode_head.conv_seg.weight
     bias = model.decode_head.conv_seg.bias
-    old_w, old_b = ref.decode_head.conv_seg.weight, ref.decode_head.conv_seg.bias
+    old_w = ref.decode_head.conv_seg.weight
+    old_b = ref.decode_head.conv_seg.bias
     assert torch.equal(weight[:C_OLD], old_w)
     assert torch.equal(weight[C_OLD:], old_w[:1].expand(2, -1, -1, -1))
     shift = math.log(3)

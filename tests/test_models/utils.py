@@ -1,5 +1,4 @@
 """Toy segmentors for the model and hook tests (CPU, milliseconds)."""
-import copy
 from typing import List, Optional, Tuple
 
 import torch
@@ -148,6 +147,3 @@ def assert_state_equal(a: dict, b: dict) -> None:
     for key in a:
         assert torch.equal(a[key], b[key]), key
 
-
-def deepcopy_cfg(cfg: dict) -> dict:
-    return copy.deepcopy(cfg)

@@ -7,7 +7,6 @@
 # Evaluation at full resolution (the paper).
 dataset_type = 'IncrementalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
-crop_size = (321, 321)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -16,7 +15,7 @@ train_pipeline = [
         scale=(500, 500),
         ratio_range=(0.5, 1.5),
         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomCrop', crop_size=(321, 321)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]

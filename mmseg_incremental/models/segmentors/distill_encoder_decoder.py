@@ -51,6 +51,15 @@ def _with_num_classes(head: OptConfigType, num_classes: int) -> OptConfigType:
     return head
 
 
+def _build_loss(cfg: OptConfigType, default: str) -> Optional[nn.Module]:
+    """Build a distillation loss from its config (``type`` optional)."""
+    if cfg is None:
+        return None
+    cfg = copy.deepcopy(cfg)
+    cfg.setdefault('type', default)
+    return MODELS.build(cfg)
+
+
 def _read_state_dict(filename: str) -> Dict[str, Tensor]:
     """The ``state_dict`` of an mmengine checkpoint, ``module.`` stripped."""
     is_uri = re.match(r'^[a-zA-Z][\w+.-]*://', filename) is not None
@@ -186,6 +195,9 @@ class DistillEncoderDecoder(EncoderDecoder):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
 
+        self.distill_output = _build_loss(distill_output, 'OutputDistillLoss')
+        self.distill_feature = _build_loss(distill_feature,
+                                           'FeatureDistillLoss')
         self.teacher_checkpoint = teacher_checkpoint
         self.new_class_init = new_class_init
         self.freeze_encoder = bool(freeze_encoder)
@@ -213,18 +225,6 @@ class DistillEncoderDecoder(EncoderDecoder):
         teacher.eval()
         # A tuple hides M_{k-1} from nn.Module's registration (see above).
         self._teacher = (teacher, )
-
-        def build_loss(cfg: OptConfigType,
-                       default: str) -> Optional[nn.Module]:
-            if cfg is None:
-                return None
-            cfg = copy.deepcopy(cfg)
-            cfg.setdefault('type', default)
-            return MODELS.build(cfg)
-
-        self.distill_output = build_loss(distill_output, 'OutputDistillLoss')
-        self.distill_feature = build_loss(distill_feature,
-                                          'FeatureDistillLoss')
 
         grow_classifier_(self, teacher.state_dict(), c_old, new_class_init)
         self._encoder_shared: Optional[bool] = None
