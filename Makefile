@@ -17,9 +17,9 @@ env: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade "pip<25"
-	# torch first (torch 2.13 declares setuptools>=77, but mmcv 2.1.0's
-	# setup.py needs pkg_resources, gone from setuptools>=70: the pin below
-	# only affects building, not torch at run time).
+	# torch first; then mmcv 2.1.0 (full build with ops: no wheel exists for
+	# torch 2.13) builds only with setuptools<70, although torch 2.13
+	# declares setuptools>=77 (pip warns; the pin lasts for the build only).
 	$(PIP) install -q $(TORCH) numpy
 	$(PIP) install -q "setuptools<70" ninja wheel
 	$(PY) -c "import mmcv.ops" 2>/dev/null || \

@@ -75,10 +75,9 @@ class SmallSegNet(nn.Module):
     16 fit in a couple of CPU minutes.
     """
 
-    def __init__(
-        self,
-        num_classes: int = 21,
-        widths: Tuple[int, ...] = (24, 32, 64, 96)) -> None:
+    def __init__(self,
+                 num_classes: int = 21,
+                 widths: Tuple[int, ...] = (24, 32, 64, 96)) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
         self.stem = nn.Sequential(conv_bn(3, w1, 2), conv_bn(w1, w1))

@@ -31,7 +31,10 @@ def _steps_of(*bounds: Tuple[int, int]) -> List[List[int]]:
 
 
 def _chunks(first: int, last: int, size: int) -> List[List[int]]:
-    return [_rng(a, min(a + size - 1, last)) for a in range(first, last + 1, size)]
+    return [
+        _rng(a, min(a + size - 1, last))
+        for a in range(first, last + 1, size)
+    ]
 
 
 #: The task tables (DESIGN §1): ``dataset -> name -> steps``.
@@ -220,5 +223,6 @@ def _as_lists(steps: Iterable) -> List[List[int]]:
     try:
         return [list(s) for s in steps]
     except TypeError as err:
-        raise ValueError('Custom task steps must be a list of lists of class '
-                         f'ids, e.g. [[0, 1, 2], [3]]; got {steps!r}.') from err
+        raise ValueError(
+            'Custom task steps must be a list of lists of class ids, e.g. '
+            f'[[0, 1, 2], [3]]; got {steps!r}.') from err

@@ -1,11 +1,12 @@
 """The demo: class-incremental VOC 15-1 on the embedded benchmark.
 
 Generates the benchmark (once), runs every step of 15-1 with fine-tuning
-(FT) and with output distillation (L'_D) -- step 0 is trained once and
+(FT), output distillation (L'_D) and EF+L'_D -- step 0 is trained once and
 shared through the step-0 store -- and prints the comparison table that
 shows forgetting. Re-running continues/reuses what is already done.
 
-    python tools/demo.py --data-root data/embedded_voc --work-dir work_dirs/demo
+    python tools/demo.py --data-root data/embedded_voc \
+        --work-dir work_dirs/demo
 """
 import argparse
 import os.path as osp
@@ -26,7 +27,8 @@ def main() -> None:
     parser.add_argument('--data-root', default='data/embedded_voc')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--task', default='15-1')
-    parser.add_argument('--methods', nargs='+', default=['ft', 'ld'])
+    parser.add_argument(
+        '--methods', nargs='+', default=['ft', 'ld', 'ef-ld'])
     parser.add_argument('--images', type=int, default=4,
                         help='val images in the Fig. 3-style picture')
     args = parser.parse_args()

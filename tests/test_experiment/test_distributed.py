@@ -26,7 +26,8 @@ def test_two_process_experiment(embedded_voc, tmp_path):
         osp.join(ROOT, 'configs', 'embedded', 'bench_15-1_ef-ld.py'),
         '--launcher', 'pytorch', '--work-dir', str(work_dir),
         '--cfg-options', 'max_step=1', 'iters_per_class=2',
-        'train_dataloader.batch_size=2', 'model.data_preprocessor.size=(32,32)',
+        'train_dataloader.batch_size=2',
+        'model.data_preprocessor.size=(32,32)',
         f'step0_store={tmp_path / "store"}'
     ] + [f'{s}_dataloader.dataset.data_root={embedded_voc}'
          for s in ('train', 'val', 'test')]
