@@ -8,6 +8,7 @@ FT must cost the same.
 
     python benchmarks/bench_train_step.py                 # CPU, tiny model
     python benchmarks/bench_train_step.py --device cuda   # R101, 321², batch 4
+    python benchmarks/bench_train_step.py --model r101 --size 65 --batch 1
 """
 import argparse
 import json
@@ -39,9 +40,9 @@ METHODS = {
 TARGETS = {"L'_D": 1.25, "L''_D": 1.30, "EF+L'_D": 0.60}  # time / FT
 
 
-def model_cfg(device: str, num_classes: int) -> dict:
+def model_cfg(model: str, num_classes: int) -> dict:
     from mmengine.config import Config
-    if device == 'cuda':
+    if model == 'r101':
         cfg = Config.fromfile(
             osp.join(ROOT, 'configs/_base_/models/deeplabv2_r101-d8.py'))
     else:
@@ -75,7 +76,7 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     from mmseg.registry import MODELS
     import mmseg_incremental  # noqa: F401
     torch.manual_seed(0)
-    cfg = model_cfg(args.device, args.new_classes)
+    cfg = model_cfg(args.model, args.new_classes)
     if METHODS[method] is not None:
         cfg.update(type='DistillEncoderDecoder', teacher_checkpoint=teacher,
                    **METHODS[method])
@@ -156,7 +157,7 @@ def make_teacher(args: argparse.Namespace, path: str) -> None:
     from mmseg.registry import MODELS
     import mmseg_incremental  # noqa: F401
     torch.manual_seed(1)
-    model = MODELS.build(model_cfg('cpu', args.old_classes))
+    model = MODELS.build(model_cfg(args.model, args.old_classes))
     model.init_weights()
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
 
@@ -164,6 +165,9 @@ def make_teacher(args: argparse.Namespace, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--model', choices=['tiny', 'r101'], default=None,
+                        help='tiny DeepLab-v2 R18 (CPU default) or the '
+                        "paper's R101 (CUDA default)")
     parser.add_argument('--size', type=int, default=None)
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--iters', type=int, default=None)
@@ -174,6 +178,7 @@ def main() -> None:
     parser.add_argument('--json', help='write the results here')
     args = parser.parse_args()
     cuda = args.device == 'cuda'
+    args.model = args.model or ('r101' if cuda else 'tiny')
     args.size = args.size or (321 if cuda else 128)
     args.batch = args.batch or (4 if cuda else 8)
     args.iters = args.iters or (30 if cuda else 15)
@@ -193,8 +198,8 @@ def main() -> None:
                 mem_ratio=memory[m] / memory['FT'])
         for m in METHODS
     }
-    print(f'device={args.device} input={args.batch}x3x{args.size}x{args.size}'
-          f' classes {args.old_classes}->{args.new_classes} '
+    print(f'device={args.device} model={args.model} '
+          f'input={args.batch}x3x{args.size}x{args.size} classes {args.old_classes}->{args.new_classes} '
           f'iters={args.iters} threads={args.threads}')
     print(f'{"method":12s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
           f'{"mem/FT":>7s} {"target":>9s}')
