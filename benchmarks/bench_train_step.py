@@ -199,7 +199,8 @@ def main() -> None:
         for m in METHODS
     }
     print(f'device={args.device} model={args.model} '
-          f'input={args.batch}x3x{args.size}x{args.size} classes {args.old_classes}->{args.new_classes} '
+          f'input={args.batch}x3x{args.size}x{args.size} '
+          f'classes {args.old_classes}->{args.new_classes} '
           f'iters={args.iters} threads={args.threads}')
     print(f'{"method":12s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
           f'{"mem/FT":>7s} {"target":>9s}')
