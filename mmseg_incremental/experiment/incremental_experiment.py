@@ -78,12 +78,19 @@ class IncrementalExperiment:
         return osp.join(self.work_dir, f'step_{step}')
 
     def _claim_work_dir(self) -> None:
-        """Refuse a work dir of another config; never mix or overwrite."""
+        """Refuse a work dir of another config; never mix or overwrite.
+
+        Every rank reads the work dir before rank 0 may write to it (the
+        first barrier), so all ranks take the same decision.
+        """
         meta = osp.join(self.work_dir, 'experiment.json')
         digest = fingerprint(experiment_fingerprint_source(self.cfg))
+        owner = None
         if osp.isfile(meta):
             with open(meta) as f:
                 owner = json.load(f)
+        barrier()
+        if owner is not None:
             if owner.get('fingerprint') != digest:
                 raise RuntimeError(
                     f'{self.work_dir} holds an experiment of another config '
