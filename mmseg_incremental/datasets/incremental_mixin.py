@@ -29,6 +29,7 @@ Classes of S_k are remapped to their output index (their position in the
 task's class order), 255 stays 255. The label map goes through mmseg's own
 path: ``data_info['label_map']`` applied by ``LoadAnnotations``.
 """
+import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -105,6 +106,31 @@ def keep_mask(presence: np.ndarray, task: IncrementalTask, step: int,
     return has_new & inside_seen
 
 
+def _check_paths(kwargs: dict) -> None:
+    """One clear error for a missing data root, image folder or split list
+    (mmseg's own check is a bare assert)."""
+    root = kwargs.get('data_root') or ''
+    if root and not osp.isdir(root):
+        raise FileNotFoundError(
+            f'data_root {root!r} does not exist; put the dataset there (see '
+            'the README, "Real Pascal VOC and weights") or pass data_root.')
+
+    def join(path: str) -> str:
+        return path if not path or osp.isabs(path) else osp.join(root, path)
+
+    ann_file = join(kwargs.get('ann_file') or '')
+    if ann_file and not osp.exists(ann_file):
+        raise FileNotFoundError(
+            f'Split list {ann_file!r} does not exist; check ann_file (e.g. '
+            'ImageSets/Segmentation/train_aug.txt for SBD-augmented VOC).')
+    for key in ('img_path', 'seg_map_path'):
+        folder = join((kwargs.get('data_prefix') or {}).get(key) or '')
+        if folder and not osp.isdir(folder):
+            raise FileNotFoundError(
+                f'data_prefix.{key} {folder!r} does not exist; check '
+                'data_root and data_prefix.')
+
+
 class IncrementalDatasetMixin:
     """Turns an mmseg dataset into the split of one step of a task.
 
@@ -154,6 +180,7 @@ class IncrementalDatasetMixin:
                 f'metainfo classes {tuple(metainfo["classes"])} contradict '
                 f'step {step} of task {self.task.name!r} ({names}); leave '
                 '`metainfo.classes` out: the task decides the classes.')
+        _check_paths(kwargs)
         metainfo = dict(metainfo or {})
         metainfo.update(
             classes=names,

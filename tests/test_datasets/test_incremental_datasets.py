@@ -318,3 +318,25 @@ def test_ade_keeps_zero_as_background(tmp_path):
     with pytest.raises(ValueError, match='reduce_zero_label=False'):
         IncrementalADE20KDataset(data_root=root, task='100-50',
                                  reduce_zero_label=True)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(data_root='/nonexistent/voc'), 'data_root .* does not exist'),
+    (dict(ann_file='ImageSets/Segmentation/trainaug.txt'),
+     'Split list .*trainaug.txt'),
+    (dict(data_prefix=dict(img_path='JPEGImages',
+                           seg_map_path='SegmentationClassAug')),
+     'data_prefix.seg_map_path'),
+])
+def test_missing_paths_name_the_fix(voc, tmp_path, kwargs, match):
+    root, _, _ = voc
+    args = dict(
+        data_root=root,
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/train.txt')
+    args.update(kwargs)
+    with pytest.raises(FileNotFoundError, match=match):
+        IncrementalVOCDataset(task='15-1', presence_cache_dir=str(tmp_path),
+                              **args)
+    assert os.listdir(tmp_path) == []
