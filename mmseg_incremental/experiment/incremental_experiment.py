@@ -30,7 +30,7 @@ from .plan import (build_step_config, experiment_fingerprint_source,
                    experiment_task, fingerprint, list_steps,
                    step0_fingerprint_source)
 from .step0_store import Step0Store
-from .summary import metrics_to_summary, write_summary
+from .summary import dump_json, metrics_to_summary, write_summary
 
 DONE_FILE = 'step_done.json'
 
@@ -42,13 +42,6 @@ def init_distributed(launcher: str) -> None:
     if launcher == 'pytorch' and not torch.cuda.is_available() \
             and not is_distributed():
         torch.distributed.init_process_group(backend='gloo')
-
-
-def _dump_json(path: str, obj) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=repr)
-    os.replace(tmp, path)
 
 
 class IncrementalExperiment:
@@ -104,7 +97,7 @@ class IncrementalExperiment:
             return
         if get_rank() == 0:
             os.makedirs(self.work_dir, exist_ok=True)
-            _dump_json(meta, dict(
+            dump_json(meta, dict(
                 fingerprint=digest, config=self.cfg.filename,
                 task=self.task.to_dict()))
         barrier()
@@ -160,7 +153,7 @@ class IncrementalExperiment:
         result['step'] = step
         if get_rank() == 0:
             os.makedirs(self._step_dir(step), exist_ok=True)
-            _dump_json(done_file, result)
+            dump_json(done_file, result)
         barrier()  # every rank sees M_k before step k+1 loads it
         return result
 

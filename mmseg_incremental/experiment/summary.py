@@ -15,7 +15,6 @@ All values are percentages; ``null`` where a quantity is undefined (no new
 classes at step 0).
 """
 import json
-import math
 import os
 import os.path as osp
 from typing import Dict, List
@@ -24,6 +23,7 @@ from mmengine.config import Config
 
 from ..tasks import IncrementalTask
 from .report import write_report
+from .run_results import num
 
 SUMMARY_METRICS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_new',
                    'mIoU_old_nobg', 'mIoU_step', 'hIoU')
@@ -47,19 +47,19 @@ def method_name(cfg: Config) -> str:
     return '+'.join(parts) or 'FT'
 
 
-def _num(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+def dump_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON atomically (a reader never sees half a file)."""
+    with open(path + '.tmp', 'w') as f:
+        json.dump(obj, f, indent=2, default=repr)
+    os.replace(path + '.tmp', path)
 
 
 def metrics_to_summary(task: IncrementalTask, step: int,
                        metrics: Dict[str, float]) -> dict:
     """One ``steps[i]`` entry from the flat metric dict of the evaluator."""
-    out = {k: _num(metrics.get(k)) for k in SUMMARY_METRICS}
+    out = {k: num(metrics.get(k)) for k in SUMMARY_METRICS}
     out['IoU'] = {
-        k[len('IoU.'):]: _num(v)
+        k[len('IoU.'):]: num(v)
         for k, v in metrics.items() if k.startswith('IoU.')
     }
     return dict(
@@ -82,9 +82,6 @@ def write_summary(work_dir: str, cfg: Config, task: IncrementalTask,
         config=cfg.filename,
         steps=steps)
     os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, 'summary.json')
-    with open(path + '.tmp', 'w') as f:
-        json.dump(summary, f, indent=2)
-    os.replace(path + '.tmp', path)
+    dump_json(osp.join(work_dir, 'summary.json'), summary)
     write_report(work_dir, summary)
     return summary
