@@ -88,9 +88,8 @@ def test_step_config_runs_under_stock_mmseg_train(embedded_voc, tmp_path):
         osp.join(ROOT, 'configs/embedded/bench_15-1_ft.py'))
     cfg.merge_from_dict({'iters_per_class': 1,
                          'model.data_preprocessor.size': (32, 32),
-                         'train_dataloader.batch_size': 2})
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = embedded_voc
+                         'total_batch_size': 2,
+                         'data_root': embedded_voc})
     step_cfg = build_step_config(cfg, 0, str(tmp_path / 'w'))
     step_cfg.dump(str(tmp_path / 'step0.py'))
     train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',

@@ -48,7 +48,7 @@ def main() -> None:
     cfg.launcher = args.launcher
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
-    init_distributed(args.launcher)
+    init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     IncrementalExperiment(cfg, work_dir, resume=args.resume).run()
 
 

@@ -9,10 +9,9 @@ iters_per_class = 40
 lr_step0 = 0.02
 lr_incremental = 0.01
 lr_min = 1e-4
-optimizer = dict(lr=0.02)
-optim_wrapper = dict(optimizer=optimizer)
 env_cfg = dict(cudnn_benchmark=False)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=100, max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))
+total_batch_size = 16

@@ -1,8 +1,10 @@
-# The ILT setup on ADE20K (151 classes with "other" as background).
+# The ILT setup on ADE20K (151 classes with "other" as background), crop
+# 321 and a total batch of 4 as on VOC.
 _base_ = [
     './models/deeplabv2_r101-d8.py', './datasets/ade20k_incremental.py',
     './schedules/ilt_schedule.py', './default_runtime.py'
 ]
 crop_size = (321, 321)
+total_batch_size = 4
 data_preprocessor = dict(size=crop_size)
 model = dict(data_preprocessor=data_preprocessor)

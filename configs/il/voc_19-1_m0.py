@@ -2,4 +2,4 @@
 _base_ = ['../_base_/ilt_voc_deeplabv2.py', '../_base_/methods/ft.py']
 task = '19-1'
 max_step = 0
-method_name = 'M0'
+method = 'M0'

@@ -18,30 +18,44 @@ images and no older models).
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import barrier, get_rank, is_distributed
+from mmengine.dist import (barrier, get_rank, get_world_size, init_dist,
+                           is_distributed)
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .plan import (build_step_config, experiment_fingerprint_source,
                    experiment_task, fingerprint, list_steps,
                    step0_fingerprint_source)
+from .init_files import init_message
 from .step0_store import Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
 
 DONE_FILE = 'step_done.json'
 
 
-def init_distributed(launcher: str) -> None:
-    """Start torch.distributed where mmengine's own init cannot: the
-    ``pytorch`` launcher on a machine without CUDA (gloo backend; mmengine
-    calls ``torch.cuda.set_device`` first). Elsewhere the Runner does it."""
-    if launcher == 'pytorch' and not torch.cuda.is_available() \
-            and not is_distributed():
+def init_distributed(launcher: str, dist_cfg: Optional[dict] = None) -> None:
+    """Start torch.distributed before the experiment plans its steps.
+
+    The plan needs the world size (``total_batch_size`` is split over the
+    processes), so the processes join here rather than in mmengine's
+    Runner (which then finds them joined). With CUDA this is mmengine's
+    ``init_dist(launcher, **dist_cfg)``; the ``pytorch`` launcher on a
+    machine without CUDA uses the gloo backend (mmengine's init calls
+    ``torch.cuda.set_device``).
+    """
+    if launcher == 'none' or is_distributed():
+        return
+    if torch.cuda.is_available():
+        init_dist(launcher, **(dist_cfg or {}))
+    elif launcher == 'pytorch':
         torch.distributed.init_process_group(backend='gloo')
+    else:
+        raise RuntimeError(f'--launcher {launcher} needs CUDA here; on CPU '
+                           'use --launcher pytorch (torchrun, gloo).')
 
 
 class IncrementalExperiment:
@@ -53,13 +67,23 @@ class IncrementalExperiment:
         resume (bool): Continue a stopped experiment in ``D``: finished
             steps are kept, the current one resumes from its last
             checkpoint. Defaults to False.
+        on_summary (callable, optional): Called on rank 0 as
+            ``on_summary(work_dir, summary)`` after every step, once
+            ``summary.json`` is written (e.g.
+            :func:`mmseg_incremental.reporting.write_report`).
+            Defaults to None.
     """
 
-    def __init__(self, cfg: Config, work_dir: str,
-                 resume: bool = False) -> None:
+    def __init__(self,
+                 cfg: Config,
+                 work_dir: str,
+                 resume: bool = False,
+                 on_summary: Optional[Callable[[str, dict], None]] = None
+                 ) -> None:
         self.cfg = cfg
         self.work_dir = osp.abspath(work_dir)
         self.resume = resume
+        self.on_summary = on_summary
         self.task = experiment_task(cfg)
         store = cfg.get('step0_store') or osp.join(
             osp.dirname(self.work_dir), 'step0_store')
@@ -83,7 +107,15 @@ class IncrementalExperiment:
             with open(meta) as f:
                 owner = json.load(f)
         barrier()
+        world_size = get_world_size()
         if owner is not None:
+            if owner.get('world_size', world_size) != world_size:
+                raise RuntimeError(
+                    f'{self.work_dir} holds an experiment trained by '
+                    f'{owner["world_size"]} processes; resume it with '
+                    f'{owner["world_size"]} (the data order and the '
+                    'per-process batch depend on it), or choose another '
+                    '--work-dir (nothing was changed there).')
             if owner.get('fingerprint') != digest:
                 raise RuntimeError(
                     f'{self.work_dir} holds an experiment of another config '
@@ -99,7 +131,7 @@ class IncrementalExperiment:
             os.makedirs(self.work_dir, exist_ok=True)
             dump_json(meta, dict(
                 fingerprint=digest, config=self.cfg.filename,
-                task=self.task.to_dict()))
+                task=self.task.to_dict(), world_size=world_size))
         barrier()
 
     # ------------------------------------------------------------------
@@ -114,9 +146,17 @@ class IncrementalExperiment:
 
     def _train_step(self, step: int, teacher: Optional[str]) -> dict:
         step_dir = self._step_dir(step)
-        resume = self.resume and osp.isfile(
-            osp.join(step_dir, 'last_checkpoint'))
-        runner = self._runner(step, teacher, resume=resume)
+        last = osp.join(step_dir, 'last_checkpoint')
+        extra = dict()
+        if self.resume and osp.isfile(last):
+            # Name the checkpoint: with a load_from set, mmengine's Runner
+            # would resume from load_from instead of the step's own.
+            with open(last) as f:
+                extra = dict(resume=True, load_from=f.read().strip())
+        runner = self._runner(step, teacher, **extra)
+        if step == 0 and not extra:
+            text, level = init_message(runner.cfg)
+            print_log(text, logger='current', level=level)
         runner.train()
         metrics = runner.val()
         iters = runner.train_loop.max_iters
@@ -170,5 +210,7 @@ class IncrementalExperiment:
             if get_rank() == 0:
                 summary = write_summary(self.work_dir, self.cfg, self.task,
                                         self.steps)
+                if self.on_summary is not None:
+                    self.on_summary(self.work_dir, summary)
         barrier()
         return summary

@@ -15,6 +15,10 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
         freeze_encoder=False, new_class_init='default')
+    method = "L'_D"               # the name reports print
+
+and the mmseg-style scalars ``data_root``, ``crop_size``, ``pretrained``
+and ``total_batch_size``, which :mod:`.scalars` applies where they belong.
 
 :func:`build_step_config` derives step k from it: the datasets' ``task`` /
 ``step`` / ``setting`` / ``eval_protocol``, the classifier size |S_k|, the
@@ -29,14 +33,19 @@ from typing import Iterator, List, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.dist import get_world_size
 from mmseg.registry import DATASETS
 
 from ..tasks import IncrementalTask, get_task
+from .init_files import init_sources
+from .schedule import patch_schedule
+from .scalars import (apply_crop_size, apply_data_root, apply_pretrained,
+                      apply_total_batch, total_batch)
 
 #: Top-level keys of an experiment config that are not mmengine's.
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
-                   'step0_store', 'max_step', 'method_name')
+                   'step0_store', 'max_step', 'method')
 _DEFAULTS = dict(
     setting='sequential',
     eval_protocol='seen_only',
@@ -99,7 +108,8 @@ def step_iters(cfg: Config, task: IncrementalTask, step: int) -> int:
 def build_step_config(cfg: Config,
                       step: int,
                       work_dir: str,
-                      teacher_checkpoint: Optional[str] = None) -> Config:
+                      teacher_checkpoint: Optional[str] = None,
+                      world_size: Optional[int] = None) -> Config:
     """The full mmengine config that trains step ``step``.
 
     Args:
@@ -108,6 +118,8 @@ def build_step_config(cfg: Config,
         work_dir (str): The step's work dir (``D/step_<k>``).
         teacher_checkpoint (str, optional): M_{k-1}'s checkpoint; required
             for k >= 1.
+        world_size (int, optional): The number of processes that train;
+            defaults to torch.distributed's (1 when not initialised).
 
     Returns:
         Config: The step's config, without the experiment-only keys.
@@ -119,7 +131,32 @@ def build_step_config(cfg: Config,
         step_cfg.pop(key, None)
     step_cfg.work_dir = work_dir
     step_cfg.experiment_name = f'step_{step}'
+    if step > 0:
+        # M_k starts from M_{k-1} (the teacher); a load_from would make
+        # the Runner overwrite it after the student was filled.
+        step_cfg.load_from = None
+    _set_datasets(step_cfg, cfg, step)
+    apply_crop_size(step_cfg)
+    apply_pretrained(step_cfg, step)
+    apply_total_batch(step_cfg,
+                      get_world_size() if world_size is None else world_size)
+    _set_model(step_cfg, cfg, task, step, teacher_checkpoint)
+    patch_schedule(
+        step_cfg,
+        iters=step_iters(cfg, task, step),
+        lr=_get(cfg, 'lr_step0') if step == 0 else _get(cfg, 'lr_incremental'),
+        lr_min=_get(cfg, 'lr_min'))
+    if step_cfg.get('launcher', 'none') != 'none' and \
+            not torch.cuda.is_available():
+        # CPU DDP (gloo): DistributedDataParallel takes no device_ids.
+        step_cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None)
+    return step_cfg
 
+
+def _set_datasets(step_cfg: Config, cfg: Config, step: int) -> None:
+    """Task, step, setting (train) / protocol (val, test), data_root."""
+    found = []
     for split in ('train', 'val', 'test'):
         for ds in iter_incremental_datasets(
                 step_cfg.get(f'{split}_dataloader', {})):
@@ -129,47 +166,44 @@ def build_step_config(cfg: Config,
                 ds['setting'] = _get(cfg, 'setting')
             else:
                 ds['eval_protocol'] = _get(cfg, 'eval_protocol')
+            found.append(ds)
+    apply_data_root(step_cfg, found)
 
+
+def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask,
+               step: int, teacher_checkpoint: Optional[str]) -> None:
+    """|S_k| outputs; for k >= 1 the DistillEncoderDecoder of the method
+    with M_{k-1} as teacher (and EF's bit-identity guard)."""
     model = step_cfg.model
     for head in ('decode_head', 'auxiliary_head'):
         heads = model.get(head)
         for h in heads if isinstance(heads, list) else [heads]:
             if h is not None:
                 h['num_classes'] = task.num_classes(step)
-    if step > 0:
-        if not teacher_checkpoint:
-            raise ValueError(f'Step {step} needs the checkpoint of M_{step-1}'
-                             ' as teacher_checkpoint.')
-        model['type'] = 'DistillEncoderDecoder'
-        model.update(copy.deepcopy(_plain(_get(cfg, 'incremental'))))
-        model['teacher_checkpoint'] = teacher_checkpoint
-        model['num_old_classes'] = len(task.old_classes(step))
-        # The student starts from M_{k-1}: no ImageNet/COCO init needed.
-        model['pretrained'] = None
-        if 'backbone' in model:
-            model['backbone'].pop('init_cfg', None)
-            model['backbone'].pop('pretrained', None)
+    if step == 0:
+        return
+    if not teacher_checkpoint:
+        raise ValueError(f'Step {step} needs the checkpoint of M_{step-1}'
+                         ' as teacher_checkpoint.')
+    model['type'] = 'DistillEncoderDecoder'
+    model.update(copy.deepcopy(_plain(_get(cfg, 'incremental'))))
+    model['teacher_checkpoint'] = teacher_checkpoint
+    model['num_old_classes'] = len(task.old_classes(step))
+    # The student starts from M_{k-1}: no ImageNet/COCO init needed.
+    model['pretrained'] = None
+    if 'backbone' in model:
+        model['backbone'].pop('init_cfg', None)
+        model['backbone'].pop('pretrained', None)
+    if model.get('freeze_encoder'):
+        _add_hook(step_cfg, dict(type='FreezeEncoderHook'))
 
-    iters = step_iters(cfg, task, step)
-    lr = _get(cfg, 'lr_step0') if step == 0 else _get(cfg, 'lr_incremental')
-    step_cfg.train_cfg = dict(
-        type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
-    step_cfg.optim_wrapper.optimizer['lr'] = lr
-    step_cfg.param_scheduler = [
-        dict(
-            type='PolyLR',
-            eta_min=_get(cfg, 'lr_min'),
-            power=0.9,
-            begin=0,
-            end=iters,
-            by_epoch=False)
-    ]
-    if step_cfg.get('launcher', 'none') != 'none' and \
-            not torch.cuda.is_available():
-        # CPU DDP (gloo): DistributedDataParallel takes no device_ids.
-        step_cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', device_ids=None)
-    return step_cfg
+
+def _add_hook(step_cfg: Config, hook: dict) -> None:
+    """Add ``hook`` to ``custom_hooks`` unless one of its type is there."""
+    hooks = list(step_cfg.get('custom_hooks', []) or [])
+    if not any(h.get('type') == hook['type'] for h in hooks):
+        hooks.append(hook)
+    step_cfg.custom_hooks = hooks
 
 
 def fingerprint(value) -> str:
@@ -195,6 +229,9 @@ def step0_fingerprint_source(cfg: Config) -> dict:
             ds['setting'] = 'sequential'
     return dict(
         model=_plain(step_cfg.model),
+        init=init_sources(step_cfg),
+        world_size=get_world_size(),
+        total_batch_size=total_batch(step_cfg, get_world_size()),
         train_dataloader=train,
         optim_wrapper=_plain(step_cfg.optim_wrapper),
         param_scheduler=_plain(step_cfg.param_scheduler),
@@ -210,6 +247,10 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
                 'env_cfg', 'default_hooks', 'log_level', 'visualizer',
                 'log_processor'):
         src.pop(key, None)
+    step0 = build_step_config(cfg, 0, work_dir='')
+    src['init'] = init_sources(step0)  # the files' content, not their path
+    src['world_size'] = get_world_size()
+    src['total_batch_size'] = total_batch(step0, get_world_size())
     return src
 
 

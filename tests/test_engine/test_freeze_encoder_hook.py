@@ -129,6 +129,23 @@ def test_hook_verifies_distill_ef_and_checkpoint_has_no_teacher(tmp_path):
     assert_state_equal(state_copy(plain), state_copy(model))
 
 
+def test_hook_refuses_an_ef_encoder_that_is_not_the_teachers(tmp_path):
+    """A checkpoint loaded over the student (e.g. a leaked load_from of
+    another model) makes EF freeze the wrong encoder: the guard raises
+    before the first iteration."""
+    teacher_ckpt = str(tmp_path / 'step_0.pth')
+    make_teacher(teacher_ckpt, NUM_CLASSES - 1)
+    other = str(tmp_path / 'other.pth')
+    model = make_teacher(other, NUM_CLASSES, seed=9)  # another M_0
+    torch.save({'state_dict': model.state_dict()}, other)
+    cfg = distill_cfg(teacher_ckpt, NUM_CLASSES, freeze_encoder=True,
+                      distill_output=dict())
+    runner = _runner(tmp_path, cfg, [dict(type='FreezeEncoderHook')])
+    runner._load_from = other
+    with pytest.raises(RuntimeError, match="EF must keep M_{k-1}'s encoder"):
+        runner.train()
+
+
 def test_hook_raises_when_frozen_weights_move(tmp_path):
     runner = _runner(
         tmp_path,

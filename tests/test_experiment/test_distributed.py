@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import torch
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -26,11 +27,10 @@ def test_two_process_experiment(embedded_voc, tmp_path):
         osp.join(ROOT, 'configs', 'embedded', 'bench_15-1_ef-ld.py'),
         '--launcher', 'pytorch', '--work-dir', str(work_dir),
         '--cfg-options', 'max_step=1', 'iters_per_class=2',
-        'train_dataloader.batch_size=2',
+        'total_batch_size=4', f'data_root={embedded_voc}',
         'model.data_preprocessor.size=(32,32)',
         f'step0_store={tmp_path / "store"}'
-    ] + [f'{s}_dataloader.dataset.data_root={embedded_voc}'
-         for s in ('train', 'val', 'test')]
+    ]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                           timeout=600)
@@ -49,6 +49,13 @@ def test_two_process_experiment(embedded_voc, tmp_path):
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
+    # The total batch of 4 is split over the 2 ranks, and recorded.
+    for step in (0, 1):
+        step_cfg = Config.fromfile(
+            str(work_dir / f'step_{step}' / 'step_config.py'))
+        assert step_cfg.train_dataloader.batch_size == 2
+    with open(work_dir / 'experiment.json') as f:
+        assert json.load(f)['world_size'] == 2
 
 
 def summary_ckpt(work_dir, step):

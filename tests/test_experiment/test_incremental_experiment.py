@@ -20,15 +20,14 @@ def tiny_cfg(name, data_root, **overrides):
     cfg = Config.fromfile(osp.join(CFG_DIR, name))
     opts = {
         'iters_per_class': 1,
-        'train_dataloader.batch_size': 4,
+        'total_batch_size': 4,
+        'data_root': data_root,
         'model.data_preprocessor.size': (32, 32),
         'default_hooks.checkpoint.interval': 2,
         'default_hooks.logger.interval': 1,
     }
     opts.update(overrides)
     cfg.merge_from_dict(opts)
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = data_root
     return cfg
 
 

@@ -253,6 +253,70 @@ def test_ef_does_not_share_a_different_encoder(teacher):
     assert calls == [1]
 
 
+def _teacher_encoder_calls(model, batch) -> int:
+    """How often one loss() runs the teacher's own encoder."""
+    calls = []
+    backbone = model.teacher.backbone
+    original = backbone.forward
+    with mock.patch.object(
+            backbone,
+            'forward',
+            side_effect=lambda x: calls.append(1) or original(x)):
+        data = model.data_preprocessor(batch, training=True)
+        model.loss(data['inputs'], data['data_samples'])
+    return len(calls)
+
+
+@pytest.mark.parametrize('write', ['submodule_load', 'in_place', 'data_swap',
+                                   'teacher_side'])
+def test_ef_sharing_cannot_go_stale(teacher, write):
+    """Writes that bypass the top-level load_state_dict (a submodule's
+    load, a hook's in-place edit, a .data swap, an edit of the teacher)
+    are seen at the next batch: the teacher then runs its own encoder and
+    L'_D uses the teacher's true logits."""
+    path, _ = teacher
+    model = _build(path, freeze_encoder=True, distill_output=dict())
+    batch = make_batch(C_NEW, seed=5)
+    assert _teacher_encoder_calls(model, batch) == 0  # shared
+    with torch.no_grad():
+        if write == 'submodule_load':
+            state = model.backbone.state_dict()
+            state['conv1.weight'] = state['conv1.weight'] * 2
+            model.backbone.load_state_dict(state)
+        elif write == 'in_place':
+            model.backbone.bn1.running_mean.add_(0.5)
+        elif write == 'data_swap':
+            model.backbone.conv2.weight.data = \
+                model.backbone.conv2.weight.data + 1
+        else:
+            model.teacher.backbone.conv1.weight.mul_(0.5)
+    assert _teacher_encoder_calls(model, batch) == 1
+    # The value: L'_D against the teacher's own logits, not the student's.
+    data = model.data_preprocessor(batch, training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    with torch.no_grad():
+        feats = model.extract_feat(data['inputs'])
+        student_logits = model.decode_head.forward(feats)
+        teacher_logits = model.teacher.decode_head.forward(
+            model.teacher.extract_feat(data['inputs']))
+    label = torch.stack([s.gt_sem_seg.data for s in data['data_samples']])
+    expected = model.distill_output(student_logits, teacher_logits, label)
+    assert losses['distill.loss_distill_out'].item() == pytest.approx(
+        expected.item(), rel=1e-6)
+    # Restoring equality is noticed too: sharing resumes.
+    with torch.no_grad():
+        model.backbone.load_state_dict(model.teacher.backbone.state_dict())
+    assert _teacher_encoder_calls(model, batch) == 0
+
+
+def test_distill_output_takes_the_heads_ignore_index(teacher):
+    path, _ = teacher
+    cfg = distill_cfg(path, C_NEW, distill_output=dict(pixel_mask='old'))
+    cfg['decode_head']['ignore_index'] = 2
+    model = MODELS.build(cfg)
+    assert model.distill_output.ignore_index == 2
+
+
 def test_apply_moves_the_teacher(teacher):
     path, _ = teacher
     model = _build(path).to(torch.float64)

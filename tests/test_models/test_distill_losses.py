@@ -107,6 +107,28 @@ def test_output_distill_mask_drops_pixels_and_empty_mask():
     out.backward()  # still a graph
 
 
+def test_output_distill_ignore_index_below_c_old():
+    """ignore_index need not be >= C_old: pixels with it are dropped."""
+    student = torch.zeros(1, 4, 1, 3)
+    student[0, 0, 0, 1] = 2.0
+    teacher = torch.zeros(1, 3, 1, 3)
+    teacher[0, 1, 0, 2] = 1.0
+    label = torch.tensor([[[0, 1, 2]]])  # 1 is the ignore label here
+    loss = OutputDistillLoss(pixel_mask='old', ignore_index=1)
+    # Kept: pixel 0 (p = 1/4 each, q = 1/3) and pixel 2 (p = 1/4 each,
+    # q = (1, e, 1) / (2 + e)); each term is -sum_c q_c log(1/4) = log 4.
+    assert loss(student, teacher, label).item() == pytest.approx(
+        math.log(4))
+    with_pixel_1 = OutputDistillLoss(pixel_mask='old')(student, teacher,
+                                                        label)
+    e2 = math.exp(2.0)
+    p1 = (e2 + 3)
+    term1 = -(1 / 3) * (math.log(e2 / p1) + 2 * math.log(1 / p1))
+    assert with_pixel_1.item() == pytest.approx(
+        (2 * math.log(4) + term1) / 3)
+    assert OutputDistillLoss().ignore_index == 255
+
+
 def test_output_distill_gradients():
     """d/dz of -sum_{c<C_old} q_c log softmax(z)_c is p_j sum(q) - q_j
     (with q_j = 0 for new classes); the teacher gets none."""

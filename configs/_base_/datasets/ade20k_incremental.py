@@ -2,6 +2,7 @@
 # ("other") is the background class, as in MiB/PLOP. Crop 321 like VOC.
 dataset_type = 'IncrementalADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
+crop_size = (321, 321)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -10,7 +11,7 @@ train_pipeline = [
         scale=(2048, 512),
         ratio_range=(0.5, 2.0),
         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=(321, 321)),
+    dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]

@@ -2,20 +2,19 @@
 # incremental task. Layout under data_root (the usual mmseg/DeepLab one):
 #   JPEGImages/*.jpg, SegmentationClassAug/*.png (train),
 #   SegmentationClass/*.png (val), ImageSets/Segmentation/{train_aug,val}.txt
-# Training: random scale 0.5-1.5 (VOC images are at most 500 px, so scaling
-# the 500x500 box by the ratio scales the image by it), 321x321 crop, flip.
-# Evaluation at full resolution (the paper).
+# Training (the paper, DeepLab-v2): random scale 0.5-1.5 of the image's own
+# size, crop to `crop_size` (smaller images are padded with ignore labels by
+# the preprocessor), flip. Evaluation at full resolution. The experiment
+# applies the top-level `data_root` and `crop_size` to every dataset and
+# pipeline (mmseg_incremental/experiment/scalars.py).
 dataset_type = 'IncrementalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
+crop_size = (321, 321)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(
-        type='RandomResize',
-        scale=(500, 500),
-        ratio_range=(0.5, 1.5),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=(321, 321)),
+    dict(type='RandomRescale', ratio_range=(0.5, 1.5)),
+    dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]

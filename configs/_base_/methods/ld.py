@@ -1,10 +1,10 @@
-# L'_D (Eq. 3): output distillation, lambda'_D = 1, old/background pixels.
+# L'_D (Eq. 3): output distillation, lambda'_D = 1, on pixels labelled
+# background or old (the authors' code).
+_base_ = ['./ft.py']
+method = "L'_D"
 incremental = dict(
     distill_output=dict(
         type='OutputDistillLoss',
         variant='ilt',
         pixel_mask='old',
-        loss_weight=1.0),
-    distill_feature=None,
-    freeze_encoder=False,
-    new_class_init='default')
+        loss_weight=1.0))

@@ -19,25 +19,28 @@
 # L_CE is averaged over the labelled pixels (avg_non_ignore=True), as in the
 # authors' code and torch's cross_entropy (mmseg's default divides by all).
 #
-# Pretrained weights come from a local file: set ``model.pretrained`` (the
-# top-level ``pretrained`` below is only the default; overriding the scalar
-# in a child config does not reach ``model``, so write
-# ``model = dict(pretrained=pretrained)`` after it, or pass
-# ``--cfg-options model.pretrained=/path/to/resnet101.pth``).
+# Pretrained weights come from a local file (nothing is downloaded): set the
+# top-level ``pretrained`` (in a leaf config or with
+# ``--cfg-options pretrained=/path/to/resnet101.pth``); the experiment tool
+# passes it to step 0's ``model.pretrained`` and logs the file's SHA-256
+# (later steps start from M_{k-1}). Under mmseg's stock tools/train.py set
+# ``model.pretrained`` itself: a child's scalar does not reach this base.
 # * ImageNet, no conversion needed: torchvision's ResNet-101 checkpoint
-#   (https://download.pytorch.org/models/resnet101-63fe2227.pth, a plain
-#   state dict) uses exactly this backbone's key names (conv1, bn1,
-#   layerX.Y.convZ/bnZ, layerX.0.downsample.{0,1}); its extra ``fc.*`` keys
-#   are reported as unexpected and skipped. ``torchvision://resnet101``
-#   also works where torchvision imports and the internet is reachable.
-# * MSCOCO-pretrained DeepLab-v2 (the paper's start): the Caffe/TF DeepLab
-#   ResNet-101 weights must be renamed to the keys above (bn_conv1 -> bn1,
+#   (resnet101-63fe2227.pth, a plain state dict) uses exactly this
+#   backbone's key names (conv1, bn1, layerX.Y.convZ/bnZ,
+#   layerX.0.downsample.{0,1}); its ``fc.*`` keys are reported as unexpected
+#   and skipped. Keep the RGB ImageNet mean/std below (torchvision's).
+#   Tested: tests/test_experiment/test_init_weights.py.
+# * MSCOCO-pretrained DeepLab-v2 (the paper's start): rename the Caffe/TF
+#   DeepLab ResNet-101 weights to the keys above (bn_conv1 -> bn1,
 #   res2a_branch2a -> layer1.0.conv1, bn2a_branch2a -> layer1.0.bn1,
-#   res2a_branch1 -> layer1.0.downsample.0, ...) and saved as
-#   ``{'state_dict': {'backbone.<key>': tensor, ...}}``; load such a whole
-#   segmentor checkpoint with ``load_from`` instead of ``pretrained``. The
-#   Caffe model strides in the first 1x1 conv of a block: set
-#   ``model.backbone.style='caffe'`` for it.
+#   res2a_branch1 -> layer1.0.downsample.0, ...), save them as a plain
+#   state dict and set ``pretrained`` to it. The Caffe model strides in the
+#   first 1x1 conv of a block (``model.backbone.style='caffe'``) and was
+#   trained on BGR images minus the mean, without std, so match its input:
+#   ``data_preprocessor = dict(mean=[104.008, 116.669, 122.675],
+#   std=[1.0, 1.0, 1.0], bgr_to_rgb=False)`` (and the same in
+#   ``model.data_preprocessor``).
 pretrained = None
 norm_cfg = dict(type='BN', requires_grad=False)
 data_preprocessor = dict(

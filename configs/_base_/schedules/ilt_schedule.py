@@ -1,26 +1,33 @@
 # The paper's schedule (ILT §4, DESIGN §3): SGD, momentum 0.9, weight decay
 # 1e-4, poly decay (power 0.9) to 1e-6. Step 0: lr 1e-4 over |S_0|*1000
-# iterations; step k: lr 5e-5 over |U_k|*1000 iterations. The experiment
-# tool derives each step's iterations and lr from the scalars below; the
-# concrete values here are those of step 0 of VOC 19-1 (|S_0| = 20), so the
-# file also trains M_0 under mmseg's stock tools/train.py.
+# iterations; step k: lr 5e-5 over |U_k|*1000 iterations. The four scalars
+# below are the one source of truth: the experiment stretches the
+# schedulers that run to the end of training (here the poly) to each
+# step's length, sets their eta_min to lr_min and the optimizer's lr to the
+# step's, and keeps anything else a user adds (a warmup LinearLR, say) as
+# written (mmseg_incremental/experiment/schedule.py). The lengths written
+# here (20 classes, VOC 19-1's step 0) only make the file a complete mmseg
+# config; each step's step_config.py holds its real schedule.
 iters_per_class = 1000
 lr_step0 = 1e-4
 lr_incremental = 5e-5
 lr_min = 1e-6
 
-optimizer = dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=1e-4)
+optimizer = dict(type='SGD', lr=lr_step0, momentum=0.9, weight_decay=1e-4)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 param_scheduler = [
     dict(
         type='PolyLR',
-        eta_min=1e-6,
+        eta_min=lr_min,
         power=0.9,
         begin=0,
-        end=20000,
+        end=20 * iters_per_class,
         by_epoch=False)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=20000, val_interval=20001)
+train_cfg = dict(
+    type='IterBasedTrainLoop',
+    max_iters=20 * iters_per_class,
+    val_interval=20 * iters_per_class + 1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(

@@ -53,6 +53,12 @@ class FreezeEncoderHook(Hook):
        (``model.train()`` undoes it);
     4. at ``after_train`` verifies the checksum and raises if anything moved.
 
+    With a teacher (``DistillEncoderDecoder``: the model has ``teacher``,
+    M_{k-1}), ``before_train`` also checks that the encoder it freezes *is*
+    M_{k-1}'s, bit for bit: EF keeps the encoder the previous step left, so
+    a checkpoint loaded over it (a leaked ``load_from``, a resume from
+    another run) is an error, not a silent change of method.
+
     With ``DistillEncoderDecoder`` the model freezes itself
     (``freeze_encoder=True``, which also shares the encoder with the
     teacher); the hook then only verifies, and refuses
@@ -131,6 +137,28 @@ class FreezeEncoderHook(Hook):
         for module in modules.values():
             module.eval()
         self._checksum = _fingerprint(modules) if self.verify else None
+        teacher = getattr(model, 'teacher', None)
+        if self.verify and teacher is not None:
+            self._check_teacher(runner, teacher)
+
+    def _check_teacher(self, runner, teacher: nn.Module) -> None:
+        """Raise unless the frozen encoder equals the teacher's (M_{k-1})."""
+        old = _fingerprint({
+            name: getattr(teacher, name)
+            for name in self.module_names
+            if getattr(teacher, name, None) is not None
+        })
+        differ = [k for k, v in self._checksum.items() if old.get(k) != v]
+        if differ or old.keys() != self._checksum.keys():
+            raise RuntimeError(
+                f'FreezeEncoderHook: EF must keep M_{{k-1}}\'s encoder, but '
+                f'{len(differ)} encoder tensors (e.g. {differ[:3]}) differ '
+                "from the teacher's at the start of training. Something "
+                'loaded other weights over the student (load_from, a resume '
+                'checkpoint of another run); remove it or start the step '
+                'from its teacher checkpoint.')
+        runner.logger.info('FreezeEncoderHook: the frozen encoder equals '
+                           f"M_{{k-1}}'s ({len(old)} tensors).")
 
     def before_train_iter(self,
                           runner,

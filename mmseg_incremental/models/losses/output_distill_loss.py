@@ -19,19 +19,20 @@ def _check_choice(name: str, value: str, choices: tuple) -> None:
 
 
 def _old_pixel_mask(seg_label: Tensor, size: torch.Size,
-                    num_old_classes: int) -> Tensor:
+                    num_old_classes: int, ignore_index: int) -> Tensor:
     """Pixels labelled background or an old class, at the logits' size.
 
     Args:
-        seg_label (Tensor): Labels (output indices, 255 = ignore) of shape
-            (N, H, W) or (N, 1, H, W), at any resolution.
+        seg_label (Tensor): Labels (output indices, ``ignore_index`` =
+            ignore) of shape (N, H, W) or (N, 1, H, W), at any resolution.
         size (torch.Size): Spatial size (h, w) of the logits.
         num_old_classes (int): C_old = |S_{k-1}|.
+        ignore_index (int): The label of ignored pixels.
 
     Returns:
         Tensor: Float mask of shape (N, h, w); 1 where
-        ``0 <= label < C_old``. 255 (and every new class of U_k) is >= C_old,
-        so ignored pixels are dropped by the same test.
+        ``0 <= label < C_old`` and ``label != ignore_index`` (the new
+        classes of U_k are >= C_old).
     """
     if seg_label.dim() == 3:
         seg_label = seg_label.unsqueeze(1)
@@ -43,7 +44,8 @@ def _old_pixel_mask(seg_label: Tensor, size: torch.Size,
         # the logits (tf.image.resize_nearest_neighbor).
         seg_label = F.interpolate(seg_label.float(), size=size, mode='nearest')
     seg_label = seg_label[:, 0]
-    return ((seg_label >= 0) & (seg_label < num_old_classes)).float()
+    return ((seg_label >= 0) & (seg_label < num_old_classes)
+            & (seg_label != ignore_index)).float()
 
 
 @MODELS.register_module()
@@ -64,9 +66,10 @@ class OutputDistillLoss(nn.Module):
       (a **mean** over classes, as MiB's ``KnowledgeDistillationLoss``).
 
     The per-pixel term is averaged over the pixels kept by ``pixel_mask``:
-    ``'none'`` keeps all of them, ``'old'`` (the authors' code) keeps only
-    pixels whose label is the background or an old class (output index
-    < C_old, hence not 255 and not a new class of U_k); the labels are
+    ``'none'`` keeps all of them (MiB), ``'old'`` (the authors' code) keeps
+    only pixels whose label is the background or an old class (output index
+    < C_old and not ``ignore_index``; never a new class of U_k); the labels
+    are
     nearest-downsampled to the logits' resolution. When no pixel is kept the
     loss is 0. Both logits are divided by ``temperature``; the result is
     **not** multiplied by T^2 (pass ``loss_weight=lambda * T**2`` for
@@ -78,6 +81,8 @@ class OutputDistillLoss(nn.Module):
         temperature (float): T > 0 dividing both logits. Defaults to 1.0.
         loss_weight (float): lambda'_D >= 0 (1 in the authors' code, 100 in
             MiB's). Defaults to 1.0.
+        ignore_index (int): The label of ignored pixels, dropped by
+            ``pixel_mask='old'``. Defaults to 255.
         loss_name (str): Log key; must start with ``loss_`` so that
             mmengine's ``parse_losses`` back-propagates it. Defaults to
             ``'loss_distill_out'``.
@@ -88,6 +93,7 @@ class OutputDistillLoss(nn.Module):
                  pixel_mask: str = 'none',
                  temperature: float = 1.0,
                  loss_weight: float = 1.0,
+                 ignore_index: int = 255,
                  loss_name: str = 'loss_distill_out') -> None:
         super().__init__()
         _check_choice('variant', variant, _VARIANTS)
@@ -108,6 +114,7 @@ class OutputDistillLoss(nn.Module):
         self.pixel_mask = pixel_mask
         self.temperature = float(temperature)
         self.loss_weight = float(loss_weight)
+        self.ignore_index = int(ignore_index)
         self._loss_name = loss_name
 
     def forward(self,
@@ -120,8 +127,9 @@ class OutputDistillLoss(nn.Module):
             student_logits (Tensor): M_k's logits, shape (N, C_new, h, w).
             teacher_logits (Tensor): M_{k-1}'s logits, shape
                 (N, C_old, h, w) with C_old <= C_new.
-            seg_label (Tensor, optional): Labels (output indices, 255 =
-                ignore), shape (N, H, W) or (N, 1, H, W); needed only with
+            seg_label (Tensor, optional): Labels (output indices,
+                ``ignore_index`` = ignore), shape (N, H, W) or
+                (N, 1, H, W); needed only with
                 ``pixel_mask='old'``. Defaults to None.
 
         Returns:
@@ -159,7 +167,8 @@ class OutputDistillLoss(nn.Module):
                                  'seg_label; pass the labels or use '
                                  "pixel_mask='none'.")
             mask = _old_pixel_mask(
-                seg_label.to(per_pixel.device), per_pixel.shape[1:], num_old)
+                seg_label.to(per_pixel.device), per_pixel.shape[1:], num_old,
+                self.ignore_index)
             loss = (per_pixel * mask).sum() / mask.sum().clamp(min=1)
         return self.loss_weight * loss
 
@@ -171,4 +180,5 @@ class OutputDistillLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f'variant={self.variant!r}, pixel_mask={self.pixel_mask!r}, '
                 f'temperature={self.temperature}, '
-                f'loss_weight={self.loss_weight}')
+                f'loss_weight={self.loss_weight}, '
+                f'ignore_index={self.ignore_index}')

@@ -3,7 +3,7 @@ import copy
 import logging
 import os.path as osp
 import re
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -77,6 +77,24 @@ def _read_state_dict(filename: str) -> Dict[str, Tensor]:
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 
 
+def _check_args(teacher_checkpoint: Optional[str], new_class_init: str,
+                freeze_encoder: bool, distill_feature: OptConfigType) -> None:
+    """One clear error for each impossible combination of arguments."""
+    if not teacher_checkpoint:
+        raise ValueError('DistillEncoderDecoder needs teacher_checkpoint, '
+                         'the checkpoint of M_{k-1}; at step 0 use a '
+                         "plain 'EncoderDecoder'.")
+    if new_class_init not in NEW_CLASS_INITS:
+        raise ValueError(f'new_class_init={new_class_init!r} is unknown; '
+                         "use 'default' (fresh rows) or 'background' "
+                         '(MiB).')
+    if freeze_encoder and distill_feature is not None:
+        raise ValueError(
+            "L''_D (distill_feature) with EF (freeze_encoder=True) is "
+            'meaningless: the frozen encoder equals the teacher\'s. Set '
+            'distill_feature=None or freeze_encoder=False.')
+
+
 @MODELS.register_module()
 class DistillEncoderDecoder(EncoderDecoder):
     """ILT's step-k segmentor: M_k learns U_k while M_{k-1} teaches S_{k-1}.
@@ -112,8 +130,13 @@ class DistillEncoderDecoder(EncoderDecoder):
     ``requires_grad=False`` at construction (so DDP, built later, neither
     registers nor waits for them), stay in eval mode (BN statistics fixed)
     and run under ``torch.no_grad()``. While the student's encoder equals the
-    teacher's (checked once after every load), the encoder runs once per
-    batch and both heads read its features.
+    teacher's, the encoder runs once per batch and both heads read its
+    features. The equality is re-verified (``torch.equal`` on every tensor)
+    whenever any encoder tensor of either model was written or replaced
+    since the last check -- a ``load_state_dict`` at any level, an in-place
+    edit by a hook, a ``.data`` swap -- which each batch detects from the
+    tensors' version counters and storage pointers without touching their
+    values.
 
     Args:
         backbone (ConfigType): As ``EncoderDecoder``; pretrained weights in
@@ -156,19 +179,8 @@ class DistillEncoderDecoder(EncoderDecoder):
                  freeze_encoder: bool = False,
                  new_class_init: str = 'default',
                  num_old_classes: Optional[int] = None) -> None:
-        if not teacher_checkpoint:
-            raise ValueError('DistillEncoderDecoder needs teacher_checkpoint, '
-                             'the checkpoint of M_{k-1}; at step 0 use a '
-                             "plain 'EncoderDecoder'.")
-        if new_class_init not in NEW_CLASS_INITS:
-            raise ValueError(f'new_class_init={new_class_init!r} is unknown; '
-                             "use 'default' (fresh rows) or 'background' "
-                             '(MiB).')
-        if freeze_encoder and distill_feature is not None:
-            raise ValueError(
-                "L''_D (distill_feature) with EF (freeze_encoder=True) is "
-                'meaningless: the frozen encoder equals the teacher\'s. Set '
-                'distill_feature=None or freeze_encoder=False.')
+        _check_args(teacher_checkpoint, new_class_init, freeze_encoder,
+                    distill_feature)
         if pretrained is not None:
             print_log(
                 f'DistillEncoderDecoder ignores pretrained={pretrained!r}: '
@@ -194,45 +206,65 @@ class DistillEncoderDecoder(EncoderDecoder):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-
-        self.distill_output = _build_loss(distill_output, 'OutputDistillLoss')
-        self.distill_feature = _build_loss(distill_feature,
-                                           'FeatureDistillLoss')
+        self._build_losses(distill_output, distill_feature)
         self.teacher_checkpoint = teacher_checkpoint
         self.new_class_init = new_class_init
         self.freeze_encoder = bool(freeze_encoder)
-        teacher_state = _read_state_dict(teacher_checkpoint)
+        teacher = self._load_teacher(teacher_cfg, teacher_checkpoint,
+                                     num_old_classes)
+        # A tuple hides M_{k-1} from nn.Module's registration (see above).
+        self._teacher = (teacher, )
+
+        grow_classifier_(self, teacher.state_dict(), self.num_old_classes,
+                         new_class_init)
+        self._encoder_shared: Optional[bool] = None
+        self._encoder_stamp: Optional[tuple] = None
+        if self.freeze_encoder:
+            for module in self._encoder_modules():
+                module.requires_grad_(False)
+            self.train(self.training)
+
+    def _build_losses(self, distill_output: OptConfigType,
+                      distill_feature: OptConfigType) -> None:
+        """L'_D (ignoring the pixels L_CE ignores) and L''_D."""
+        if distill_output is not None and distill_output.get(
+                'type', 'OutputDistillLoss') == 'OutputDistillLoss':
+            distill_output = dict(distill_output)
+            distill_output.setdefault('ignore_index',
+                                      self.decode_head.ignore_index)
+        self.distill_output = _build_loss(distill_output, 'OutputDistillLoss')
+        self.distill_feature = _build_loss(distill_feature,
+                                           'FeatureDistillLoss')
+
+    def _load_teacher(self, teacher_cfg: dict, checkpoint: str,
+                      num_old_classes: Optional[int]) -> EncoderDecoder:
+        """Build M_{k-1} with C_old classes (read off its checkpoint) and
+        load it strictly; frozen, in eval mode. Sets ``num_old_classes``."""
+        teacher_state = _read_state_dict(checkpoint)
         c_old = infer_num_old_classes(self.state_dict(), teacher_state,
                                       self.num_classes)
         if num_old_classes is not None and c_old != num_old_classes:
             raise ValueError(
-                f'The teacher checkpoint {teacher_checkpoint!r} has {c_old} '
+                f'The teacher checkpoint {checkpoint!r} has {c_old} '
                 f'classes but num_old_classes={num_old_classes}; point '
                 'teacher_checkpoint at the model of the previous step or fix '
                 'num_old_classes (|S_{k-1}|).')
         if c_old >= self.num_classes:
             raise ValueError(
-                f'The teacher checkpoint {teacher_checkpoint!r} has {c_old} '
+                f'The teacher checkpoint {checkpoint!r} has {c_old} '
                 f'classes, the student {self.num_classes}; step k must add '
                 'classes: set decode_head.num_classes to |S_k| > |S_{k-1}|.')
         self.num_old_classes = c_old
-        teacher_cfg['decode_head'] = _with_num_classes(decode_head, c_old)
-        teacher_cfg['auxiliary_head'] = _with_num_classes(
-            auxiliary_head, c_old)
+        teacher_cfg = dict(
+            teacher_cfg,
+            decode_head=_with_num_classes(teacher_cfg['decode_head'], c_old),
+            auxiliary_head=_with_num_classes(teacher_cfg['auxiliary_head'],
+                                             c_old))
         teacher = revert_sync_batchnorm(MODELS.build(teacher_cfg))
         load_state_dict(teacher, teacher_state, strict=True)
         teacher.requires_grad_(False)
         teacher.eval()
-        # A tuple hides M_{k-1} from nn.Module's registration (see above).
-        self._teacher = (teacher, )
-
-        grow_classifier_(self, teacher.state_dict(), c_old, new_class_init)
-        self._encoder_shared: Optional[bool] = None
-        self.register_load_state_dict_post_hook(_forget_encoder_check)
-        if self.freeze_encoder:
-            for module in self._encoder_modules():
-                module.requires_grad_(False)
-            self.train(self.training)
+        return teacher
 
     @property
     def teacher(self) -> EncoderDecoder:
@@ -286,11 +318,13 @@ class DistillEncoderDecoder(EncoderDecoder):
         features: EF and bit-identical parameters and buffers."""
         if not self.freeze_encoder:
             return False
-        if self._encoder_shared is None:
-            pairs = zip(self._encoder_modules(),
-                        self._encoder_modules(self.teacher))
+        mine = self._encoder_modules()
+        old = self._encoder_modules(self.teacher)
+        stamp = _write_stamp(mine + old)
+        if self._encoder_shared is None or stamp != self._encoder_stamp:
+            self._encoder_stamp = stamp
             self._encoder_shared = all(
-                _same_state(mine, old) for mine, old in pairs)
+                _same_state(a, b) for a, b in zip(mine, old))
             if not self._encoder_shared:
                 print_log(
                     'EF: the frozen encoder differs from the teacher\'s '
@@ -356,14 +390,26 @@ class DistillEncoderDecoder(EncoderDecoder):
 
 
 def _same_state(a: nn.Module, b: nn.Module) -> bool:
-    """Whether two modules hold bit-identical parameters and buffers."""
+    """Whether two modules hold bit-identical parameters and buffers (one
+    device sync for all tensors)."""
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(
-        sa[k].dtype == sb[k].dtype and sa[k].shape == sb[k].shape
-        and torch.equal(sa[k], sb[k]) for k in sa)
+    if sa.keys() != sb.keys() or any(
+            sa[k].dtype != sb[k].dtype or sa[k].shape != sb[k].shape
+            or sa[k].device != sb[k].device for k in sa):
+        return False
+    if not sa:
+        return True
+    return bool(
+        torch.stack([(sa[k] == sb[k]).all() for k in sa]).all().item())
 
 
-def _forget_encoder_check(module: DistillEncoderDecoder,
-                          incompatible_keys: Union[tuple, object]) -> None:
-    """After any state-dict load, compare the encoders again."""
-    module._encoder_shared = None
+def _write_stamp(modules: Sequence[nn.Module]) -> tuple:
+    """Identity, storage and version counter of every parameter and buffer.
+
+    Any in-place write (``copy_`` in ``load_state_dict``, an optimizer step,
+    a hook's edit) bumps a tensor's version counter; replacing a tensor or
+    its ``.data`` changes its identity or storage. Equal stamps therefore
+    mean no tensor was written in between, read without a device sync.
+    """
+    return tuple((id(t), t.data_ptr(), t._version) for m in modules
+                 for t in (*m.parameters(), *m.buffers()))

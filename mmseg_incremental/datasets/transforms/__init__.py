@@ -1,0 +1,3 @@
+from .random_rescale import RandomRescale
+
+__all__ = ['RandomRescale']

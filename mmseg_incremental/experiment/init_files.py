@@ -1,0 +1,105 @@
+"""Where M_0's weights start: ``load_from`` and ``pretrained`` files.
+
+Step 0 is the only step that reads an initialisation file (every later
+step starts from M_{k-1}). What decides M_0 is the *content* of that file,
+not its path, so the step-0 and experiment fingerprints carry the files'
+SHA-256 (:func:`init_sources`), and step 0 logs which init it used
+(:func:`init_message`): the file and its hash, or a warning when a deep
+backbone (ResNet-50/101, the paper's) would train from random weights.
+"""
+import hashlib
+import logging
+import os
+import os.path as osp
+import re
+from typing import Dict, List, Optional, Tuple
+
+from mmengine.config import Config
+
+_URI = re.compile(r'^[a-zA-Z][\w+.-]*://')
+_HASHES: Dict[Tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a local file (memoised by path, size and mtime)."""
+    path = osp.abspath(osp.expanduser(path))
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 22), b''):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def _pretrained_paths(model: dict) -> List[Tuple[str, str]]:
+    """(where, checkpoint) of every pretrained reference in a model cfg."""
+    found = []
+    if model.get('pretrained'):
+        found.append(('model.pretrained', model['pretrained']))
+    for name in ('backbone', 'neck', 'decode_head', 'auxiliary_head'):
+        part = model.get(name)
+        if not isinstance(part, dict):
+            continue
+        if part.get('pretrained'):
+            found.append((f'model.{name}.pretrained', part['pretrained']))
+        init_cfg = part.get('init_cfg')
+        for init in init_cfg if isinstance(init_cfg, list) else [init_cfg]:
+            if isinstance(init, dict) and init.get('type') == 'Pretrained':
+                found.append((f'model.{name}.init_cfg', init['checkpoint']))
+    return found
+
+
+def init_sources(step_cfg: Config) -> Dict[str, Optional[str]]:
+    """Every initialisation file of a step config with its content hash.
+
+    Returns:
+        dict: ``{where: 'sha256:<hex>' | 'uri:<address>'}`` for
+        ``load_from`` and each pretrained checkpoint of the model; empty
+        when the model starts from random weights.
+
+    Raises:
+        FileNotFoundError: A local file that does not exist (nothing would
+            be loaded and M_0 would silently start from random weights).
+    """
+    refs = _pretrained_paths(step_cfg.get('model', {}))
+    if step_cfg.get('load_from'):
+        refs.append(('load_from', step_cfg['load_from']))
+    out = {}
+    for where, path in refs:
+        path = str(path)
+        if _URI.match(path):
+            out[where] = f'uri:{path}'
+            continue
+        if not osp.isfile(osp.expanduser(path)):
+            raise FileNotFoundError(
+                f'{where}={path!r} does not exist; point it at a local '
+                'checkpoint (nothing is downloaded here; see the README, '
+                '"Real Pascal VOC and weights") or set it to None to train '
+                'from random weights.')
+        out[where] = f'sha256:{file_sha256(path)}'
+    return out
+
+
+def init_message(step_cfg: Config) -> Tuple[str, int]:
+    """The line step 0 logs about its initialisation, and its level."""
+    sources = init_sources(step_cfg)
+    refs = dict(_pretrained_paths(step_cfg.get('model', {})))
+    if step_cfg.get('load_from'):
+        refs['load_from'] = step_cfg['load_from']
+    if sources:
+        text = '; '.join(f'{where}={refs[where]} ({sources[where]})'
+                         for where in sources)
+        return f'M_0 init: {text}', logging.INFO
+    backbone = step_cfg.get('model', {}).get('backbone', {}) or {}
+    deep = 'ResNet' in str(backbone.get('type', '')) and \
+        int(backbone.get('depth', 0)) >= 50
+    text = ('M_0 init: random init (no load_from, no pretrained weights).')
+    if deep:
+        return (text + f' A {backbone["type"]}-{backbone["depth"]} trained '
+                'from scratch will not reach the paper\'s numbers: set '
+                'pretrained=/path/to/resnet.pth (see the README).'), \
+            logging.WARNING
+    return text, logging.INFO

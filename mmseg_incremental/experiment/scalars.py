@@ -1,0 +1,140 @@
+"""The top-level scalars a user sets reach the parts of the config they decide.
+
+mmengine evaluates a ``_base_`` file before its child, so a scalar that a
+leaf config or ``--cfg-options`` overrides (``crop_size=(513, 513)``,
+``pretrained='r101.pth'``) does not change the pipeline or model entries
+that the base built from it. The experiment applies these scalars to every
+step config instead:
+
+===================  =====================================================
+``data_root``        every incremental dataset of every split (None: keep
+                     each dataset's own ``data_root``)
+``crop_size``        every ``crop_size`` of the training pipeline
+                     (``RandomCrop``) and the preprocessor's padding size
+``pretrained``       ``model.pretrained`` of step 0 (later steps start from
+                     M_{k-1})
+``total_batch_size`` the batch summed over all processes: each of W
+                     processes loads ``total_batch_size / W`` images (the
+                     paper's 4 on 1, 2 or 4 GPUs); None: the dataloader's
+                     ``batch_size`` is per process (mmseg's convention)
+===================  =====================================================
+
+Replaced values are logged; contradictions that have no safe reading
+(``pretrained`` set twice, a batch that W does not divide) raise.
+"""
+import logging
+from typing import Iterator, List, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+
+def _log(text: str) -> None:
+    print_log(text, logger='current', level=logging.INFO)
+
+
+def _pipelines(cfg) -> Iterator[list]:
+    """Every ``pipeline`` list inside a dataloader/dataset config."""
+    if isinstance(cfg, dict):
+        if isinstance(cfg.get('pipeline'), list):
+            yield cfg['pipeline']
+        for key in ('dataset', 'datasets'):
+            if key in cfg:
+                yield from _pipelines(cfg[key])
+    elif isinstance(cfg, (list, tuple)):
+        for item in cfg:
+            yield from _pipelines(item)
+
+
+def apply_data_root(step_cfg: Config, datasets: List[dict]) -> None:
+    """Set every incremental dataset's ``data_root`` to the experiment's."""
+    root = step_cfg.get('data_root')
+    if root is None:
+        return
+    for ds in datasets:
+        if ds.get('data_root') != root:
+            _log(f'data_root={root!r} replaces {ds.get("data_root")!r} of '
+                 f'a {ds.get("type")}.')
+            ds['data_root'] = root
+
+
+def apply_crop_size(step_cfg: Config) -> None:
+    """Drive the training crop and the preprocessor's size by ``crop_size``."""
+    crop = step_cfg.get('crop_size')
+    if crop is None:
+        return
+    crop = tuple(crop) if isinstance(crop, (list, tuple)) else (crop, crop)
+    for pipeline in _pipelines(step_cfg.get('train_dataloader', {})):
+        for transform in pipeline:
+            if 'crop_size' in transform and \
+                    tuple(transform['crop_size']) != crop:
+                _log(f'crop_size={crop} replaces {transform["type"]}'
+                     f'(crop_size={tuple(transform["crop_size"])}).')
+                transform['crop_size'] = crop
+    for pre in (step_cfg.get('model', {}).get('data_preprocessor'),
+                step_cfg.get('data_preprocessor')):
+        if isinstance(pre, dict) and 'size_divisor' not in pre:
+            pre['size'] = crop
+
+
+def apply_pretrained(step_cfg: Config, step: int) -> None:
+    """Step 0's ``model.pretrained`` from the top-level ``pretrained``."""
+    path = step_cfg.get('pretrained')
+    model = step_cfg.model
+    if step > 0 or path is None:
+        return
+    current = model.get('pretrained')
+    if current not in (None, path):
+        raise ValueError(
+            f'pretrained={path!r} and model.pretrained={current!r} '
+            'disagree; set only the top-level pretrained (the experiment '
+            'passes it to the model of step 0).')
+    model['pretrained'] = path
+
+
+def per_process_batch(total: Optional[int], batch_size: int,
+                      world_size: int) -> int:
+    """The dataloader batch of each of ``world_size`` processes.
+
+    Args:
+        total (int, optional): ``total_batch_size``; None keeps
+            ``batch_size`` per process.
+        batch_size (int): The dataloader's ``batch_size``.
+        world_size (int): The number of processes W.
+
+    Raises:
+        ValueError: When W does not divide ``total``.
+    """
+    if total is None:
+        return batch_size
+    total = int(total)
+    if total < 1 or total % world_size:
+        fits = [w for w in range(1, total + 1) if total % w == 0]
+        raise ValueError(
+            f'total_batch_size={total} cannot be split evenly over '
+            f'{world_size} processes; run {", ".join(map(str, fits))} '
+            f'processes, or set total_batch_size to a multiple of '
+            f'{world_size} (the schedule keeps its lr: scale lr_step0 / '
+            'lr_incremental yourself), or total_batch_size=None to make '
+            'train_dataloader.batch_size a per-process batch (mmseg\'s '
+            'convention; the total then grows with the world size).')
+    return total // world_size
+
+
+def apply_total_batch(step_cfg: Config, world_size: int) -> None:
+    """Split ``total_batch_size`` over the processes."""
+    loader = step_cfg.train_dataloader
+    batch = per_process_batch(
+        step_cfg.get('total_batch_size'), loader.batch_size, world_size)
+    if batch != loader.batch_size:
+        _log(f'total_batch_size={step_cfg.total_batch_size} over '
+             f'{world_size} processes: train_dataloader.batch_size '
+             f'{loader.batch_size} -> {batch}.')
+        loader.batch_size = batch
+
+
+def total_batch(cfg: Config, world_size: int) -> int:
+    """The batch summed over all processes."""
+    if cfg.get('total_batch_size') is not None:
+        return int(cfg.total_batch_size)
+    return int(cfg.train_dataloader.batch_size) * world_size
