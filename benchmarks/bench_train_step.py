@@ -2,12 +2,14 @@
 
 All methods train the same DistillEncoderDecoder step (C_old -> C_new) on
 the same random batch, in one run: step times round-robin in one process
-(noise hits every method alike), the memory a step adds in a fresh process
-per method. Stock mmseg ``EncoderDecoder`` (no teacher) is measured too: our
-FT must cost the same.
+(noise hits every method alike); the memory a step adds in the same
+process on CUDA (peak statistics reset per method), in a fresh process
+per method on CPU (peak RSS cannot be reset). Stock mmseg
+``EncoderDecoder`` (no teacher) is measured too: our FT must cost the same.
 
     python benchmarks/bench_train_step.py                 # CPU, tiny model
     python benchmarks/bench_train_step.py --device cuda   # R101, 321², batch 4
+    python benchmarks/bench_train_step.py --device cuda --amp  # bf16
     python benchmarks/bench_train_step.py --model r101 --size 65 --batch 1
 """
 import argparse
@@ -90,8 +92,10 @@ def build(method: str, args: argparse.Namespace, teacher: str):
                             args.new_classes)
 
     def step() -> None:
-        losses = model.loss(inputs, samples)
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        with torch.autocast(args.device, dtype=torch.bfloat16,
+                            enabled=args.amp):
+            losses = model.loss(inputs, samples)
+        loss = sum(v.float() for k, v in losses.items() if 'loss' in k)
         optim.zero_grad()
         loss.backward()
         optim.step()
@@ -103,20 +107,29 @@ def build(method: str, args: argparse.Namespace, teacher: str):
 
 def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     """Median step time of every method, round-robin in one process so that
-    machine noise hits all methods alike."""
+    machine noise hits all methods alike. On CUDA also the memory a step
+    adds (``max_memory_allocated`` after ``reset_peak_memory_stats``, per
+    method, in the same process)."""
     import torch
     torch.set_num_threads(args.threads)
     steps = {m: build(m, args, teacher)[1] for m in METHODS}
-    for step in steps.values():
+    memory = {}
+    for method, step in steps.items():
         for _ in range(args.warmup):
             step()
+        if args.device == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            step()
+            memory[method] = (torch.cuda.max_memory_allocated() - base) / 2**20
     times = {m: [] for m in METHODS}
     for _ in range(args.iters):
         for method, step in steps.items():
             t = time.perf_counter()
             step()
             times[method].append(time.perf_counter() - t)
-    queue.put({m: sorted(v)[len(v) // 2] for m, v in times.items()})
+    queue.put(({m: sorted(v)[len(v) // 2] for m, v in times.items()}, memory))
 
 
 def peak_memory(method: str, args: argparse.Namespace, teacher: str,
@@ -176,6 +189,8 @@ def main() -> None:
     parser.add_argument('--old-classes', type=int, default=16)
     parser.add_argument('--new-classes', type=int, default=17)
     parser.add_argument('--json', help='write the results here')
+    parser.add_argument('--amp', action='store_true',
+                        help='bf16 autocast for the forward and the losses')
     args = parser.parse_args()
     cuda = args.device == 'cuda'
     args.model = args.model or ('r101' if cuda else 'tiny')
@@ -189,9 +204,10 @@ def main() -> None:
         proc = ctx.Process(target=make_teacher, args=(args, teacher))
         proc.start()
         proc.join()
-        times = _child(ctx, time_all, args, teacher)
-        memory = {m: _child(ctx, peak_memory, m, args, teacher)
-                  for m in METHODS}
+        times, memory = _child(ctx, time_all, args, teacher)
+        if not memory:  # CPU: peak RSS growth, a fresh process per method
+            memory = {m: _child(ctx, peak_memory, m, args, teacher)
+                      for m in METHODS}
     results = {
         m: dict(median_s=times[m], time_ratio=times[m] / times['FT'],
                 step_mem_mib=memory[m],
@@ -201,7 +217,7 @@ def main() -> None:
     print(f'device={args.device} model={args.model} '
           f'input={args.batch}x3x{args.size}x{args.size} '
           f'classes {args.old_classes}->{args.new_classes} '
-          f'iters={args.iters} threads={args.threads}')
+          f'iters={args.iters} threads={args.threads} amp={args.amp}')
     print(f'{"method":12s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
           f'{"mem/FT":>7s} {"target":>9s}')
     for method, r in results.items():

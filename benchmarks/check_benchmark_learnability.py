@@ -2,8 +2,8 @@
 
 Trains a small conv net (a stride-8 encoder with a stride-2 skip, 0.26 M
 parameters) jointly on all 21 classes of the embedded benchmark (DESIGN §7)
-with plain PyTorch (no mmseg, no mmcv): 1,200 iterations of batch 16, or
-fewer when they would not fit the wall-clock budget. Then prints the val
+with plain PyTorch (no mmseg model or runner): 1,200 iterations of batch
+16, or fewer when they would not fit the wall-clock budget. Then prints the val
 mIoU, the per-class IoU and how often each look-alike pair is confused. The
 benchmark is generated first when ``--data-root`` holds none.
 
@@ -15,9 +15,7 @@ benchmark is generated first when ``--data-root`` holds none.
 DESIGN §7 asks for >= 60% mIoU within a few CPU minutes and well below 100%.
 """
 import argparse
-import importlib.util
 import os.path as osp
-import sys
 import time
 from typing import Tuple
 
@@ -27,18 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _load_generator():
-    """Import the generator by path: the package itself imports mmseg."""
-    path = osp.join(ROOT, 'mmseg_incremental', 'datasets',
-                    'embedded_benchmark.py')
-    spec = importlib.util.spec_from_file_location('embedded_benchmark', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from mmseg_incremental.benchmark import (LOOKALIKES, VOC_CLASSES,
+                                         generate_benchmark)
 
 
 def load_split(root: str, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -135,15 +123,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    gen = _load_generator()
     start = time.time()
-    stats = gen.generate_benchmark(args.data_root)
+    stats = generate_benchmark(args.data_root)
     print(f'benchmark: {stats["train"]["num_images"]} train / '
           f'{stats["val"]["num_images"]} val images '
           f'({time.time() - start:.1f} s)')
     xt, yt = load_split(args.data_root, 'train')
     xv, yv = load_split(args.data_root, 'val')
-    n_cls = len(gen.VOC_CLASSES)
+    n_cls = len(VOC_CLASSES)
     model = SmallSegNet(n_cls)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     gen_t = torch.Generator().manual_seed(args.seed)
@@ -179,15 +166,15 @@ def main() -> None:
     print(f'\ntrained {it} iters (batch {args.batch_size}, '
           f'{it * args.batch_size / len(xt):.1f} epochs) in {train_s:.0f} s '
           f'wall, {cpu_s:.0f} s CPU, on {args.threads} threads')
-    for c, name in enumerate(gen.VOC_CLASSES):
+    for c, name in enumerate(VOC_CLASSES):
         print(f'  {c:2d} {name:12s} IoU {100 * iou[c]:5.1f}')
     print('look-alike pairs (% of the first class\'s pixels predicted as '
           'the second, and back):')
-    for a, b, cue in gen.LOOKALIKES:
+    for a, b, cue in LOOKALIKES:
         ab = 100 * mat[a, b] / max(mat[a].sum(), 1)
         ba = 100 * mat[b, a] / max(mat[b].sum(), 1)
-        print(f'  {gen.VOC_CLASSES[a]}->{gen.VOC_CLASSES[b]} {ab:4.1f}  '
-              f'{gen.VOC_CLASSES[b]}->{gen.VOC_CLASSES[a]} {ba:4.1f}  '
+        print(f'  {VOC_CLASSES[a]}->{VOC_CLASSES[b]} {ab:4.1f}  '
+              f'{VOC_CLASSES[b]}->{VOC_CLASSES[a]} {ba:4.1f}  '
               f'({cue})')
     print(f'val mIoU {100 * iou.mean():.1f}  pixel acc '
           f'{100 * tp.sum() / mat.sum():.1f}  total wall time '

@@ -4,7 +4,7 @@ import os
 import pytest
 from mmseg.utils import register_all_modules
 
-from mmseg_incremental.datasets.embedded_benchmark import generate_benchmark
+from mmseg_incremental.benchmark import generate_benchmark
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 # Build pipelines from mmseg's registries (LoadAnnotations is mmseg's).
@@ -15,8 +15,7 @@ register_all_modules(init_default_scope=True)
 def embedded_voc(tmp_path_factory):
     """A small embedded benchmark (VOC tree) shared by the test session."""
     root = str(tmp_path_factory.mktemp('embedded') / 'voc')
-    generate_benchmark(root, num_train=400, num_val=120, image_size=32,
-                       seed=0)
+    generate_benchmark(root, num_train=400, num_val=120, image_size=32, seed=0)
     return root
 
 

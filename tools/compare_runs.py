@@ -10,7 +10,7 @@ with ``--images N`` the picture ``DIR/comparison.png`` (image | ground truth
 """
 import argparse
 
-from mmseg_incremental.experiment.compare import compare_runs
+from mmseg_incremental.reporting import compare_runs
 
 
 def parse_args() -> argparse.Namespace:

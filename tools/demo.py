@@ -12,14 +12,12 @@ import argparse
 import os.path as osp
 import time
 
-from mmengine.config import Config
+from mmseg_incremental.benchmark import generate_benchmark
+from mmseg_incremental.experiment.run_methods import run_methods
+from mmseg_incremental.reporting import compare_runs, write_report
 
-from mmseg_incremental.datasets.embedded_benchmark import generate_benchmark
-from mmseg_incremental.experiment import IncrementalExperiment
-from mmseg_incremental.experiment.compare import compare_runs
-
-CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                   'configs', 'embedded')
+CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'embedded')
 
 
 def main() -> None:
@@ -27,26 +25,22 @@ def main() -> None:
     parser.add_argument('--data-root', default='data/embedded_voc')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--task', default='15-1')
+    parser.add_argument('--methods', nargs='+', default=['ft', 'ld', 'ef-ld'])
     parser.add_argument(
-        '--methods', nargs='+', default=['ft', 'ld', 'ef-ld'])
-    parser.add_argument('--images', type=int, default=4,
-                        help='val images in the Fig. 3-style picture')
+        '--images',
+        type=int,
+        default=4,
+        help='val images in the Fig. 3-style picture')
     args = parser.parse_args()
 
     start = time.perf_counter()
     generate_benchmark(args.data_root)
-    runs = []
-    for method in args.methods:
-        cfg = Config.fromfile(
-            osp.join(CONFIGS, f'bench_{args.task}_{method}.py'))
-        for split in ('train', 'val', 'test'):
-            cfg[f'{split}_dataloader'].dataset.data_root = args.data_root
-        cfg.step0_store = osp.join(args.work_dir, 'step0_store')
-        run_dir = osp.join(args.work_dir, f'{args.task}_{method}')
-        IncrementalExperiment(cfg, run_dir, resume=True).run()
-        runs.append(run_dir)
-    table = compare_runs(runs, out_dir=args.work_dir, images=args.images)
-    print(table)
+    configs = [
+        osp.join(CONFIGS, f'bench_{args.task}_{m}.py') for m in args.methods
+    ]
+    runs = run_methods(
+        configs, args.work_dir, args.data_root, on_summary=write_report)
+    print(compare_runs(runs, out_dir=args.work_dir, images=args.images))
     print(f'Demo finished in {time.perf_counter() - start:.0f} s; reports '
           f'in {args.work_dir}/*/report.md, comparison in '
           f'{args.work_dir}/comparison.md and comparison.png.')

@@ -10,15 +10,11 @@ each step of 19-1, 15-5 and 15-1 keeps under the sequential setting.
         --overwrite
 """
 import argparse
-import os.path as osp
 import time
 
-import numpy as np
-
-from mmseg_incremental.datasets import keep_mask
-from mmseg_incremental.datasets.class_presence import read_label_presence
-from mmseg_incremental.datasets.embedded_benchmark import (VOC_CLASSES,
-                                                           generate_benchmark)
+from mmseg_incremental.benchmark import (VOC_CLASSES, generate_benchmark,
+                                         mask_paths)
+from mmseg_incremental.datasets import keep_mask, load_class_presence
 from mmseg_incremental.tasks import get_task
 
 
@@ -64,14 +60,8 @@ def main() -> None:
     print(f'   {"void (255)":12} {"":10} '
           f'{100 * stats["train"]["void_fraction"]:9.2f} {"":8} '
           f'{100 * stats["val"]["void_fraction"]:7.2f}')
-    with open(
-            osp.join(args.out_dir, 'ImageSets', 'Segmentation',
-                     'train.txt')) as f:
-        presence = np.stack([
-            read_label_presence(
-                osp.join(args.out_dir, 'SegmentationClass', f'{i}.png'))
-            for i in f.read().split()
-        ])
+    # The class-presence cache that the incremental datasets read.
+    presence = load_class_presence(mask_paths(args.out_dir, 'train'))
     print('\ntrain images per step (sequential: fg ∩ U_k ≠ ∅, fg ⊆ S_k):')
     for name in ('19-1', '15-5', '15-1'):
         task = get_task('voc', name)

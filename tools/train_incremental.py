@@ -2,17 +2,20 @@
 
     python tools/train_incremental.py configs/il/voc_19-1_ld.py
     python tools/train_incremental.py CONFIG --work-dir D --resume
+    python tools/train_incremental.py CONFIG --check-splits
     torchrun --nproc_per_node 4 tools/train_incremental.py CONFIG \
         --launcher pytorch
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 
 from mmseg_incremental.experiment import (IncrementalExperiment,
-                                          init_distributed)
+                                          check_splits, init_distributed)
+from mmseg_incremental.reporting import write_report
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +37,11 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--check-splits',
+        action='store_true',
+        help='count each step\'s training images, compare them with the '
+        'authors\' VOC lists, and exit (no training)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -46,10 +54,15 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
+    if args.check_splits:
+        text, ok = check_splits(cfg)
+        print(text)
+        sys.exit(0 if ok else 1)
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])
     init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
-    IncrementalExperiment(cfg, work_dir, resume=args.resume).run()
+    IncrementalExperiment(
+        cfg, work_dir, resume=args.resume, on_summary=write_report).run()
 
 
 if __name__ == '__main__':

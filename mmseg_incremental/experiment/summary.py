@@ -4,6 +4,8 @@
 
     {"task": "15-1", "dataset": "voc", "setting": "sequential",
      "method": "L'_D", "config": "configs/il/voc_15-1_ld.py",
+     "incremental": {"distill_output": {"type": "OutputDistillLoss", ...},
+                     "distill_feature": null, "freeze_encoder": false, ...},
      "steps": [{"step": 0, "new_classes": [0, ..., 15],
                 "seen_classes": [0, ..., 15],
                 "metrics": {"mIoU": 71.2, "mPA": ..., "mCA": ...,
@@ -12,39 +14,39 @@
                             "IoU": {"background": 90.1, ...}}}, ...]}
 
 All values are percentages; ``null`` where a quantity is undefined (no new
-classes at step 0).
+classes at step 0). ``incremental`` is the config's ``incremental`` dict
+(``{}`` when absent): reports compare it with the configs the published
+numbers were measured with (:mod:`mmseg_incremental.reporting`).
 """
 import json
+import math
 import os
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 
 from ..tasks import IncrementalTask
-from .report import write_report
-from .run_results import num
 
 SUMMARY_METRICS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_new',
                    'mIoU_old_nobg', 'mIoU_step', 'hIoU')
 
 
+def num(value) -> Optional[float]:
+    """``value`` as a float; None for None / NaN (JSON ``null``)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
 def method_name(cfg: Config) -> str:
-    """The paper's name of the method of ``cfg`` (``method_name`` in the
-    config wins): FT, L'_D, EF, EF+L'_D, L''_D, L'_D+L''_D, joint."""
-    if cfg.get('method_name'):
-        return cfg['method_name']
-    if str(cfg.get('task')) == 'joint':
-        return 'joint'
-    inc = cfg.get('incremental', {}) or {}
-    parts = []
-    if inc.get('freeze_encoder'):
-        parts.append('EF')
-    if inc.get('distill_output'):
-        parts.append("L'_D")
-    if inc.get('distill_feature'):
-        parts.append("L''_D")
-    return '+'.join(parts) or 'FT'
+    """The method's name, as its config fragment declares it (``method``
+    in ``configs/_base_/methods/*.py``: FT, L'_D, EF+L'_D, ...); a config
+    without one is named after its file."""
+    if cfg.get('method'):
+        return str(cfg['method'])
+    return osp.splitext(osp.basename(cfg.filename or 'custom'))[0]
 
 
 def dump_json(path: str, obj) -> None:
@@ -71,7 +73,7 @@ def metrics_to_summary(task: IncrementalTask, step: int,
 
 def write_summary(work_dir: str, cfg: Config, task: IncrementalTask,
                   steps: List[dict]) -> dict:
-    """Write ``summary.json`` and the report files; return the summary."""
+    """Write ``summary.json``; return the summary."""
     summary = dict(
         task=task.name,
         dataset=task.dataset,
@@ -80,8 +82,8 @@ def write_summary(work_dir: str, cfg: Config, task: IncrementalTask,
         eval_protocol=cfg.get('eval_protocol', 'seen_only'),
         method=method_name(cfg),
         config=cfg.filename,
+        incremental=ConfigDict(cfg.get('incremental') or {}).to_dict(),
         steps=steps)
     os.makedirs(work_dir, exist_ok=True)
     dump_json(osp.join(work_dir, 'summary.json'), summary)
-    write_report(work_dir, summary)
     return summary

@@ -1,7 +1,5 @@
 """End-to-end experiments on the embedded benchmark with tiny schedules."""
-import json
 import os
-import os.path as osp
 
 import pytest
 import torch
@@ -11,34 +9,14 @@ from mmseg.registry import HOOKS
 
 from mmseg_incremental.experiment import (IncrementalExperiment,
                                           build_step_config)
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
-
-
-def tiny_cfg(name, data_root, **overrides):
-    cfg = Config.fromfile(osp.join(CFG_DIR, name))
-    opts = {
-        'iters_per_class': 1,
-        'total_batch_size': 4,
-        'data_root': data_root,
-        'model.data_preprocessor.size': (32, 32),
-        'default_hooks.checkpoint.interval': 2,
-        'default_hooks.logger.interval': 1,
-    }
-    opts.update(overrides)
-    cfg.merge_from_dict(opts)
-    return cfg
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
+from mmseg_incremental.reporting import write_report
+from test_experiment.utils import load, tiny_cfg
 
 
 def test_steps_chain_teachers_and_summary(embedded_voc, tmp_path):
     cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=2)
-    summary = IncrementalExperiment(cfg, str(tmp_path / 'ld')).run()
+    summary = IncrementalExperiment(
+        cfg, str(tmp_path / 'ld'), on_summary=write_report).run()
     assert [s['step'] for s in summary['steps']] == [0, 1, 2]
     assert summary['method'] == "L'_D"
     assert summary['steps'][2]['new_classes'] == [17]

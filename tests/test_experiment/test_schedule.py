@@ -3,8 +3,8 @@ import pytest
 from mmengine.config import Config
 
 from mmseg_incremental.experiment import IncrementalExperiment
-from mmseg_incremental.experiment.schedule import patch_schedule
-from test_experiment.test_incremental_experiment import tiny_cfg
+from mmseg_incremental.planning.schedule import patch_schedule
+from test_experiment.utils import tiny_cfg
 
 WARMUP = dict(type='LinearLR', start_factor=0.1, begin=0, end=2,
               by_epoch=False)
@@ -33,6 +33,7 @@ def test_main_scheduler_stretched_warmup_kept():
     assert (cosine.end, cosine.T_max, cosine.eta_min) == (40, 40, 1e-6)
     assert cfg.train_cfg.max_iters == 40
     assert cfg.train_cfg.val_interval == 41
+    assert cfg.train_cfg.val_begin == 41  # the experiment validates after
     assert cfg.optim_wrapper.optimizer.lr == 5e-5
 
 

@@ -21,10 +21,9 @@ from mmseg_incremental.datasets import RandomRescale
 from mmseg_incremental.experiment import (IncrementalExperiment,
                                           build_step_config,
                                           step0_fingerprint_source)
-from mmseg_incremental.experiment.init_files import (file_sha256,
-                                                     init_message)
-from mmseg_incremental.experiment.scalars import per_process_batch
-from test_experiment.test_incremental_experiment import load, tiny_cfg
+from mmseg_incremental.planning import (file_sha256, init_message,
+                                        per_process_batch)
+from test_experiment.utils import load, tiny_cfg
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAPER = osp.join(ROOT, 'configs', 'il')

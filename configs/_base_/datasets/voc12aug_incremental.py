@@ -6,7 +6,7 @@
 # size, crop to `crop_size` (smaller images are padded with ignore labels by
 # the preprocessor), flip. Evaluation at full resolution. The experiment
 # applies the top-level `data_root` and `crop_size` to every dataset and
-# pipeline (mmseg_incremental/experiment/scalars.py).
+# pipeline (mmseg_incremental/planning/scalars.py).
 dataset_type = 'IncrementalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = (321, 321)

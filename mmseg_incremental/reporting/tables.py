@@ -1,11 +1,19 @@
-"""Markdown and CSV cells for the experiment reports.
+"""Markdown (prettytable) and CSV cells of the reports.
 
 Numbers print with one decimal like the paper's tables; undefined values
 (None, NaN) print as ``–`` in Markdown and as an empty cell in CSV.
 """
 import csv
 import math
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
+
+from prettytable import PrettyTable
+
+try:  # prettytable >= 3.12
+    from prettytable import TableStyle
+    MARKDOWN = TableStyle.MARKDOWN
+except ImportError:  # pragma: no cover
+    from prettytable import MARKDOWN
 
 MISSING = '–'
 
@@ -27,37 +35,28 @@ def csv_cell(value) -> str:
 def md_table(header: Sequence[str],
              rows: Sequence[Sequence[str]],
              numeric_from: int = 1) -> str:
-    """A Markdown table padded so that its columns line up as plain text.
+    """A Markdown table whose columns line up as plain text.
 
     Args:
-        header (Sequence[str]): Column titles.
+        header (Sequence[str]): Column titles (unique).
         rows (Sequence[Sequence[str]]): Cells, already formatted.
         numeric_from (int): Columns from this index on are right-aligned.
 
     Returns:
         str: The table, one line per row, no trailing newline.
     """
-    rows = [[str(c) for c in r] for r in rows]
+    if len(set(header)) != len(header):
+        raise ValueError(f'Column titles must be unique: {list(header)}.')
+    table = PrettyTable(list(header))
+    table.set_style(MARKDOWN)
+    for i, title in enumerate(header):
+        table.align[title] = 'r' if i >= numeric_from else 'l'
     for r in rows:
         if len(r) != len(header):
-            raise ValueError(f'Row {r} has {len(r)} cells for '
+            raise ValueError(f'Row {list(r)} has {len(r)} cells for '
                              f'{len(header)} columns {list(header)}.')
-    widths = [
-        max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)
-    ]
-    widths = [max(w, 3) for w in widths]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            c.rjust(w) if i >= numeric_from else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths))
-        ]
-        return '| ' + ' | '.join(padded) + ' |'
-
-    rule = [('-' * (w - 1) + ':') if i >= numeric_from else '-' * w
-            for i, w in enumerate(widths)]
-    return '\n'.join([line(header), '| ' + ' | '.join(rule) + ' |'] +
-                     [line(r) for r in rows])
+        table.add_row([str(c) for c in r])
+    return table.get_string()
 
 
 def write_csv(path: str, header: Sequence[str],
@@ -70,6 +69,6 @@ def write_csv(path: str, header: Sequence[str],
             writer.writerow([csv_cell(c) for c in r])
 
 
-def join_ids(ids: Optional[List[int]]) -> str:
+def join_ids(ids: Sequence[int]) -> str:
     """Class ids as ``'16 17 18'`` for a CSV cell."""
-    return ' '.join(map(str, ids or []))
+    return ' '.join(map(str, ids))

@@ -68,7 +68,10 @@ def patch_schedule(step_cfg: Config, iters: int, lr: float,
                 f'{sched.get("begin")}, after this step ends ({iters} '
                 'iterations); shorten it or raise iters_per_class.')
     step_cfg.param_scheduler = schedulers
+    # No validation inside the loop: mmengine's IterBasedTrainLoop would
+    # validate at the last iteration, and the experiment validates once
+    # after training (Runner.val()).
     step_cfg.train_cfg = dict(
         train_cfg, type=train_cfg.get('type', 'IterBasedTrainLoop'),
-        max_iters=iters, val_interval=iters + 1)
+        max_iters=iters, val_begin=iters + 1, val_interval=iters + 1)
     step_cfg.optim_wrapper.optimizer['lr'] = lr

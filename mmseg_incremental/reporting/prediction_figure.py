@@ -23,6 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .run_summary import RunSummary
+
 VOID_COLOR = (224, 224, 192)
 
 
@@ -84,14 +86,10 @@ def _dataset_cfg(cfg, config_path: str):
 
 def seen_ids(work_dir: str, step: int) -> Optional[List[int]]:
     """``seen_classes`` (class ids in output order) of ``step`` from the
-    run's ``summary.json``; None if it does not say."""
-    path = osp.join(work_dir, 'summary.json')
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        for entry in json.load(f).get('steps', []):
-            if entry.get('step') == step:
-                return list(entry.get('seen_classes') or []) or None
+    run's ``summary.json``; None if it has no such step (or no list)."""
+    for result in RunSummary.load(work_dir).steps:
+        if result.step == step:
+            return list(result.seen_classes) or None
     return None
 
 

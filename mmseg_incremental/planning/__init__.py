@@ -1,0 +1,24 @@
+"""From an experiment config to the mmengine config of each step.
+
+``plan`` derives step k's config (datasets of the step, classifier size,
+the DistillEncoderDecoder of the method, the schedule); ``scalars`` applies
+the user's top-level ``data_root``/``crop_size``/``pretrained``/
+``total_batch_size``; ``schedule`` stretches the user's schedule to the
+step; ``init_files`` hashes and reports step 0's initialisation. Nothing
+here runs a model: :mod:`mmseg_incremental.experiment` does.
+"""
+from .init_files import file_sha256, init_message, init_sources
+from .plan import (EXPERIMENT_KEYS, build_step_config,
+                   experiment_fingerprint_source, experiment_task,
+                   fingerprint, iter_incremental_datasets, list_steps,
+                   step0_fingerprint_source, step_iters)
+from .scalars import per_process_batch, total_batch
+from .schedule import patch_schedule
+
+__all__ = [
+    'EXPERIMENT_KEYS', 'build_step_config', 'experiment_fingerprint_source',
+    'experiment_task', 'fingerprint', 'iter_incremental_datasets',
+    'list_steps', 'step0_fingerprint_source', 'step_iters', 'file_sha256',
+    'init_message', 'init_sources', 'per_process_batch', 'total_batch',
+    'patch_schedule'
+]

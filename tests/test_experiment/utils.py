@@ -1,0 +1,28 @@
+"""Shared helpers of the experiment tests: tiny configs, JSON reading."""
+import json
+import os.path as osp
+
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
+
+
+def tiny_cfg(name, data_root, **overrides):
+    cfg = Config.fromfile(osp.join(CFG_DIR, name))
+    opts = {
+        'iters_per_class': 1,
+        'total_batch_size': 4,
+        'data_root': data_root,
+        'model.data_preprocessor.size': (32, 32),
+        'default_hooks.checkpoint.interval': 2,
+        'default_hooks.logger.interval': 1,
+    }
+    opts.update(overrides)
+    cfg.merge_from_dict(opts)
+    return cfg
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,193 @@
+"""Published rows and when they apply: only to runs measured the way the
+paper (or MiB) measured them."""
+import copy
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from test_reporting.utils import ROOT, incremental, voc_15_1, voc_19_1
+
+from mmseg_incremental.reporting import (MIB_LABEL, PAPER_LABEL, RunSummary,
+                                         match_references)
+from mmseg_incremental.reporting.references import find_reference
+
+
+def run(s):
+    return RunSummary.from_dict(s)
+
+
+def test_published_numbers():
+    paper = find_reference(PAPER_LABEL, '19-1', "L'_D")
+    assert tuple(paper.result) == (70.0, 35.3, 68.4)
+    assert paper.steps == (73.4, 68.4)
+    assert paper.hiou == pytest.approx(2 * 70.0 * 35.3 / 105.3)
+    assert tuple(find_reference(PAPER_LABEL, '15-5s',
+                                "EF+L'_D").result) == (70.5, 44.2, 64.3)
+    assert tuple(find_reference(PAPER_LABEL, '15-5',
+                                'M0').result) == (75.5, None, 75.5)
+    assert find_reference(PAPER_LABEL, '15-5', 'EF') is None  # Table 2
+    assert find_reference(PAPER_LABEL, '15-1',
+                          'FT').steps == (75.5, 71.2, 53.8, 57.7, 39.3, 44.2)
+    # 15-1 methods outside Table 4: only M0 and the last step are known.
+    assert find_reference(PAPER_LABEL, '15-1',
+                          "L''_D").steps == (75.5, 72.2, 60.0, 65.5, 52.1,
+                                             61.0)
+    assert find_reference(PAPER_LABEL, '19-1', 'M0').steps == (73.4, )
+    assert find_reference(PAPER_LABEL, '19-1', 'joint').steps is None
+    mib = find_reference(MIB_LABEL, '19-1', 'ILT (MiB)')
+    assert tuple(mib.result) == (69.1, 16.4, 66.4)
+    assert mib.old_without_background and mib.steps is None
+    assert tuple(find_reference(MIB_LABEL, '15-1',
+                                'ILT (MiB)').result) == (3.7, 5.7, 4.2)
+
+
+# DESIGN §4 (the paper's Tables 1-3; MiB's Table 1, disjoint).
+PAPER = {
+    ('19-1', 'ft'): (67.3, 20.1, 65.1),
+    ('19-1', 'ld'): (70.0, 35.3, 68.4),
+    ('19-1', 'ef'): (71.9, 43.3, 70.5),
+    ('19-1', 'ef-ld'): (72.5, 51.4, 71.5),
+    ('19-1', 'fd'): (72.6, 50.6, 71.6),
+    ('19-1', 'ld-fd'): (72.8, 49.9, 71.7),
+    ('15-5', 'ft'): (60.6, 38.7, 55.4),
+    ('15-5', 'ld'): (71.0, 49.0, 65.7),
+    ('15-5', 'ef-ld'): (70.0, 45.8, 64.2),
+    ('15-5', 'fd'): (65.6, 43.9, 60.5),
+    ('15-1', 'ft'): (47.8, 33.0, 44.2),
+    ('15-1', 'ld'): (57.4, 34.9, 52.0),
+    ('15-1', 'ef-ld'): (70.5, 44.2, 64.3),
+    ('15-1', 'fd'): (65.9, 45.4, 61.0),
+}
+MIB = {
+    ('19-1', 'ilt'): (69.1, 16.4, 66.4),
+    ('15-5', 'ilt'): (63.2, 39.5, 57.3),
+    ('15-1', 'ilt'): (3.7, 5.7, 4.2),
+    ('19-1', 'ft'): (5.8, 12.3, 6.2),
+    ('15-5', 'ft'): (1.1, 33.6, 9.2),
+    ('15-1', 'ft'): (0.2, 1.8, 0.6),
+}
+
+
+def summary_of(config):
+    """A finished summary of a shipped config, as write_summary writes it."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'il', config))
+    s = voc_19_1(cfg.method)
+    s.update(
+        task=cfg.task,
+        setting=cfg.get('setting', 'sequential'),
+        eval_protocol=cfg.get('eval_protocol', 'seen_only'),
+        incremental=cfg.incremental.to_dict())
+    return s
+
+
+@pytest.mark.parametrize('task,name', sorted(PAPER))
+def test_paper_configs_get_their_paper_row(task, name):
+    match = match_references(run(summary_of(f'voc_{task}_{name}.py')))
+    (ref, ) = match.references
+    assert match.why_none == ''
+    assert ref.source == PAPER_LABEL
+    assert tuple(ref.result) == PAPER[task, name]
+
+
+@pytest.mark.parametrize('task,name', sorted(MIB))
+def test_mib_configs_get_mib_row(task, name):
+    s = summary_of(f'voc_{task}_mib-disjoint_{name}.py')
+    (ref, ) = match_references(run(s)).references
+    assert ref.source == MIB_LABEL
+    assert tuple(ref.result) == MIB[task, name]
+    # MiB's overlapped setting has other numbers: none printed.
+    s = summary_of(f'voc_{task}_mib-overlapped_{name}.py')
+    assert match_references(run(s)).references == ()
+
+
+def _ld(**changes):
+    inc = incremental("L'_D")
+    inc['distill_output'].update(changes)
+    return inc
+
+
+@pytest.mark.parametrize(
+    'method,changes,reason',
+    [
+        # MiB's L'_D under the paper's setting
+        ("L'_D", dict(inc=_ld(variant='mib')),
+         "L'_D variant 'ilt' (here 'mib')"),
+        ("L'_D", dict(inc=_ld(loss_weight=2.0)), "λ'_D 1.0 (here 2.0)"),
+        ("L'_D", dict(inc=_ld(pixel_mask='none')),
+         "L'_D pixel_mask 'old' (here 'none')"),
+        ("L'_D", dict(inc=_ld(temperature=2.0)),
+         "L'_D temperature 1.0 (here 2.0)"),
+        ("L'_D", dict(setting='disjoint'),
+         "setting 'sequential' (here 'disjoint')"),
+        ("L'_D", dict(eval_protocol='mask_unseen'),
+         "eval_protocol 'seen_only' (here 'mask_unseen')"),
+        ("L'_D", dict(inc=dict(_ld(), new_class_init='background')),
+         "new_class_init 'default' (here 'background')"),
+        ("L'_D", dict(inc=dict(_ld(), freeze_encoder=True)),
+         'freeze_encoder False (here True)'),
+        ('FT', dict(inc=_ld()), "L'_D off (here on)"),
+        ("L'_D+L''_D",
+         dict(
+             inc=dict(
+                 incremental("L'_D+L''_D"),
+                 distill_feature=dict(
+                     type='FeatureDistillLoss', loss_weight=100.0))),
+         "λ''_D 50.0 (here "
+         '100.0)'),
+        # the paper's ILT under MiB's setting: neither source applies
+        ("L'_D+L''_D", dict(setting='disjoint', eval_protocol='mask_unseen'),
+         "setting 'sequential' (here 'disjoint')"),
+    ])
+def test_changed_config_gets_no_row(method, changes, reason):
+    inc = changes.pop('inc', None)
+    s = voc_19_1(method, inc=inc, **changes)
+    match = match_references(run(s))
+    assert match.references == ()
+    assert match.why_none.startswith(
+        f'no published reference for {method} on voc 19-1: {PAPER_LABEL} '
+        'needs ')
+    assert reason in match.why_none
+
+
+def test_mib_flavour_mismatches():
+    # The MiB re-run of ILT under the paper's setting: no row.
+    s = voc_19_1('ILT (MiB)')
+    match = match_references(run(s))
+    assert match.references == ()
+    assert f"{MIB_LABEL} needs setting 'disjoint' (here 'sequential')" in \
+        match.why_none
+    # Disjoint FT: MiB's row, not the paper's (sequential) one.
+    s = voc_19_1('FT', setting='disjoint', eval_protocol='mask_unseen')
+    (ref, ) = match_references(run(s)).references
+    assert ref.source == MIB_LABEL and tuple(ref.result) == (5.8, 12.3, 6.2)
+    # Disjoint + MiB's variant but λ = 10: nothing.
+    inc = incremental('ILT (MiB)')
+    inc['distill_output']['loss_weight'] = 10.0
+    s = voc_19_1(
+        'ILT (MiB)', setting='disjoint', eval_protocol='mask_unseen', inc=inc)
+    match = match_references(run(s))
+    assert match.references == ()
+    assert "λ'_D 100.0 (here 10.0)" in match.why_none
+
+
+def test_other_tasks_and_older_summaries():
+    s = voc_19_1()
+    match = match_references(run(dict(s, dataset='ade')))
+    assert match.references == ()
+    assert match.why_none == "no published reference for L'_D on ade 19-1."
+    s15 = voc_15_1("L'_D")
+    s15['task'] = '15-5s'  # the alias of 15-1
+    (ref, ) = match_references(run(s15)).references
+    assert ref.task == '15-1' and ref.result.all == 52.0
+    old = copy.deepcopy(s)
+    del old['incremental']  # written before the config was recorded
+    match = match_references(run(old))
+    assert match.references == ()
+    assert "has no 'incremental'" in match.why_none
+    # M0 and joint have no incremental step: only setting and protocol.
+    m0 = run(dict(s, inc={}))
+    (ref, ) = match_references(m0, method='M0').references
+    assert ref.result.all == 73.4
+    a_loss_weight_of_zero_is_off = _ld(loss_weight=0.0)
+    s = voc_19_1('FT', inc=a_loss_weight_of_zero_is_off)
+    assert match_references(run(s)).references[0].method == 'FT'

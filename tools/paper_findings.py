@@ -1,0 +1,56 @@
+"""The paper's findings on the embedded benchmark, at a reduced schedule.
+
+Runs VOC-format 19-1, 15-5 and 15-1 with FT, L'_D, EF+L'_D and L''_D
+(sequential setting, the paper's losses) and FT and L'_D+L''_D in MiB's
+flavour (disjoint, variant='mib', lambda=100), sharing M_0 between the
+runs of a task, then writes one comparison table per task (old/new/all at
+the last step, per-step mIoU for 15-1) and all of them to
+``<work-dir>/findings.md``.
+
+    python tools/paper_findings.py --data-root data/embedded_voc \
+        --work-dir work_dirs/findings
+"""
+import argparse
+import os.path as osp
+
+from mmseg_incremental.benchmark import generate_benchmark
+from mmseg_incremental.experiment.run_methods import run_methods
+from mmseg_incremental.reporting import compare_runs, write_report
+
+CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'embedded')
+METHODS = ['ft', 'ld', 'ef-ld', 'fd', 'mib-disjoint_ft', 'mib-disjoint_ilt']
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data-root', default='data/embedded_voc')
+    parser.add_argument('--work-dir', default='work_dirs/findings')
+    parser.add_argument('--tasks', nargs='+', default=['19-1', '15-5', '15-1'])
+    parser.add_argument('--methods', nargs='+', default=METHODS)
+    parser.add_argument('--iters-per-class', type=int, default=25)
+    args = parser.parse_args()
+
+    generate_benchmark(args.data_root)
+    tables = []
+    for task in args.tasks:
+        configs = [
+            osp.join(CONFIGS, f'bench_{task}_{m}.py') for m in args.methods
+        ]
+        runs = run_methods(
+            configs,
+            args.work_dir,
+            args.data_root,
+            cfg_options=dict(iters_per_class=args.iters_per_class),
+            on_summary=write_report)
+        tables.append(
+            compare_runs(
+                runs, out_dir=osp.join(args.work_dir, f'compare_{task}')))
+    text = '\n\n'.join(tables)
+    with open(osp.join(args.work_dir, 'findings.md'), 'w') as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == '__main__':
+    main()
