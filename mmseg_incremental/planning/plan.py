@@ -12,6 +12,7 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     lr_step0 = 1e-4               # poly (power 0.9) down to lr_min
     lr_incremental = 5e-5
     lr_min = 1e-6
+    lr_decay_horizon = 1.0        # k >= 1: the poly spans this x the step
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
         freeze_encoder=False, new_class_init='default')
@@ -45,7 +46,7 @@ from .scalars import (apply_crop_size, apply_data_root, apply_pretrained,
 #: Top-level keys of an experiment config that are not mmengine's.
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
-                   'step0_store', 'max_step', 'method')
+                   'step0_store', 'max_step', 'method', 'lr_decay_horizon')
 _DEFAULTS = dict(
     setting='sequential',
     eval_protocol='seen_only',
@@ -53,6 +54,7 @@ _DEFAULTS = dict(
     lr_step0=1e-4,
     lr_incremental=5e-5,
     lr_min=1e-6,
+    lr_decay_horizon=1.0,
     incremental=dict())
 
 
@@ -141,11 +143,14 @@ def build_step_config(cfg: Config,
     apply_total_batch(step_cfg,
                       get_world_size() if world_size is None else world_size)
     _set_model(step_cfg, cfg, task, step, teacher_checkpoint)
+    iters = step_iters(cfg, task, step)
+    horizon = 1.0 if step == 0 else float(_get(cfg, 'lr_decay_horizon'))
     patch_schedule(
         step_cfg,
-        iters=step_iters(cfg, task, step),
+        iters=iters,
         lr=_get(cfg, 'lr_step0') if step == 0 else _get(cfg, 'lr_incremental'),
-        lr_min=_get(cfg, 'lr_min'))
+        lr_min=_get(cfg, 'lr_min'),
+        horizon=round(horizon * iters))
     if step_cfg.get('launcher', 'none') != 'none' and \
             not torch.cuda.is_available():
         # CPU DDP (gloo): DistributedDataParallel takes no device_ids.

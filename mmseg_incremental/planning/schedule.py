@@ -10,11 +10,16 @@ and patches only the lengths and the lr:
 - ``train_cfg.max_iters`` becomes the step's iterations;
 - a scheduler that runs to the end of the config's training (``end``
   missing or >= its ``train_cfg.max_iters``) ends at the step's end
-  (``T_max`` follows), and its ``eta_min`` becomes ``lr_min``;
+  (``T_max`` follows), and its ``eta_min`` becomes ``lr_min``; with a
+  ``horizon`` longer than the step it ends there instead, so only the first
+  part of the decay runs (the authors' L'_D and EF scripts decay over
+  20,000 iterations but run 1,000: the lr stays near 5e-5);
 - a scheduler that ends earlier (a warmup) is kept as written, cut at the
   step's end if the step is shorter;
 - the optimizer's ``lr`` becomes the step's.
 """
+from typing import Optional
+
 from mmengine.config import Config
 
 
@@ -25,8 +30,11 @@ def _as_list(schedulers) -> list:
         else [schedulers]
 
 
-def patch_schedule(step_cfg: Config, iters: int, lr: float,
-                   lr_min: float) -> None:
+def patch_schedule(step_cfg: Config,
+                   iters: int,
+                   lr: float,
+                   lr_min: float,
+                   horizon: Optional[int] = None) -> None:
     """Stretch ``step_cfg``'s schedule to ``iters`` at ``lr`` -> ``lr_min``.
 
     Args:
@@ -34,6 +42,8 @@ def patch_schedule(step_cfg: Config, iters: int, lr: float,
         iters (int): The step's iterations.
         lr (float): The step's base lr.
         lr_min (float): The lr at the end of the decay.
+        horizon (int, optional): Where the decay ends (>= ``iters``);
+            defaults to ``iters``.
 
     Raises:
         ValueError: For epoch-based schedulers or loops (the experiment
@@ -46,6 +56,11 @@ def patch_schedule(step_cfg: Config, iters: int, lr: float,
             'iters_per_class); use train_cfg=dict(type=\'IterBasedTrainLoop'
             "', max_iters=...) instead of an epoch-based loop.")
     full = int(train_cfg.get('max_iters', iters))
+    horizon = iters if horizon is None else int(horizon)
+    if horizon < iters:
+        raise ValueError(f'The lr decay horizon ({horizon} iterations) is '
+                         f'shorter than the step ({iters}); use a '
+                         'lr_decay_horizon >= 1.')
     schedulers = _as_list(step_cfg.get('param_scheduler'))
     for sched in schedulers:
         if sched.get('by_epoch', True):
@@ -55,9 +70,9 @@ def patch_schedule(step_cfg: Config, iters: int, lr: float,
                 'iterations.')
         end = sched.get('end')
         if end is None or end >= full:
-            sched['end'] = iters
+            sched['end'] = horizon
             if 'T_max' in sched:
-                sched['T_max'] = iters - int(sched.get('begin', 0))
+                sched['T_max'] = horizon - int(sched.get('begin', 0))
             if 'eta_min' in sched:
                 sched['eta_min'] = lr_min
         elif end > iters:

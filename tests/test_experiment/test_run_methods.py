@@ -1,5 +1,4 @@
 """run_methods: several methods on one data root, sharing step 0."""
-import json
 import os
 import os.path as osp
 
@@ -7,21 +6,7 @@ import pytest
 from mmengine.config import Config
 
 from mmseg_incremental.experiment.run_methods import run_methods
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
-TINY = {
-    'iters_per_class': 1,
-    'max_step': 1,
-    'total_batch_size': 4,
-    'model.data_preprocessor.size': (32, 32),
-    'default_hooks.logger.interval': 1,
-}
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
+from test_experiment.utils import CFG_DIR, TINY, load
 
 
 def test_run_methods(embedded_voc, tmp_path):

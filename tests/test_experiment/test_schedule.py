@@ -1,10 +1,13 @@
 """Schedules are patched, not replaced: a user's warmup survives."""
+import os.path as osp
+
 import pytest
 from mmengine.config import Config
 
-from mmseg_incremental.experiment import IncrementalExperiment
+from mmseg_incremental.experiment import (IncrementalExperiment,
+                                          build_step_config)
 from mmseg_incremental.planning.schedule import patch_schedule
-from test_experiment.utils import tiny_cfg
+from test_experiment.utils import ROOT, tiny_cfg
 
 WARMUP = dict(type='LinearLR', start_factor=0.1, begin=0, end=2,
               by_epoch=False)
@@ -67,3 +70,38 @@ def test_users_warmup_reaches_every_step_config(embedded_voc, tmp_path):
         assert (poly.begin, poly.end, poly.eta_min) == (2, iters, cfg.lr_min)
         assert step_cfg.optim_wrapper.optimizer.lr == lr
         assert step_cfg.train_cfg.max_iters == iters
+
+
+def test_authors_ld1_lr_horizon_keeps_the_lr_near_5e5():
+    """lr_decay_horizon=20 (the authors' L'_D/EF scripts: poly over 20,000
+    iterations, 1,000 run): mmengine's PolyLR reaches ~4.78e-5 after the
+    step, as TF's polynomial_decay((5e-5 - 1e-6) 0.95^0.9 + 1e-6)."""
+    import torch
+    from mmengine.optim.scheduler import PolyLR
+
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/il/voc_19-1_ld.py'))
+    cfg.lr_decay_horizon = 20
+    step1 = build_step_config(cfg, 1, 'w', 'prev.pth')
+    step0 = build_step_config(cfg, 0, 'w')
+    (poly, ) = step1.param_scheduler
+    assert (step1.train_cfg.max_iters, poly.end) == (1000, 20000)
+    assert step0.param_scheduler[0].end == 20000  # step 0 decays fully
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optim = torch.optim.SGD([param], lr=step1.optim_wrapper.optimizer.lr)
+    sched = PolyLR(optim, eta_min=poly.eta_min, power=poly.power,
+                   begin=poly.begin, end=poly.end, by_epoch=False)
+    for _ in range(step1.train_cfg.max_iters):
+        optim.step()
+        sched.step()
+    expected = (5e-5 - 1e-6) * (1 - 1000 / 20000)**0.9 + 1e-6
+    # mmengine's PolyLR is the chained form of the same curve.
+    assert optim.param_groups[0]['lr'] == pytest.approx(expected, rel=1e-5)
+    assert expected == pytest.approx(4.78e-5, abs=5e-8)
+    # The default decays fully within the step.
+    assert build_step_config(Config.fromfile(
+        osp.join(ROOT, 'configs/il/voc_19-1_ld.py')), 1, 'w',
+        'p.pth').param_scheduler[0].end == 1000
+    with pytest.raises(ValueError, match='lr_decay_horizon >= 1'):
+        patch_schedule(_cfg([dict(type='PolyLR', by_epoch=False)]), 10,
+                       1.0, 0.0, horizon=5)

@@ -6,6 +6,14 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
+#: ``--cfg-options`` of a two-step experiment in seconds (32 px, batch 4).
+TINY = {
+    'iters_per_class': 1,
+    'max_step': 1,
+    'total_batch_size': 4,
+    'model.data_preprocessor.size': (32, 32),
+    'default_hooks.logger.interval': 1,
+}
 
 
 def tiny_cfg(name, data_root, **overrides):

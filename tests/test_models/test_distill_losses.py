@@ -129,6 +129,35 @@ def test_output_distill_ignore_index_below_c_old():
     assert OutputDistillLoss().ignore_index == 255
 
 
+@pytest.mark.parametrize('variant', ['ilt', 'mib'])
+def test_output_distill_at_label_resolution(logits, variant):
+    """resolution='labels' (the authors' code): both logits bilinearly
+    upsampled to the labels, then the per-pixel loss on full-size labels;
+    equal to the logit-resolution loss of explicitly upsampled logits."""
+    student, teacher = logits  # 3 x 4 logits
+    gen = torch.Generator().manual_seed(5)
+    label = torch.randint(0, 5, (2, 6, 8), generator=gen)
+    label[0, :2] = 255
+    up = dict(size=(6, 8), mode='bilinear', align_corners=False)
+    big_s = torch.nn.functional.interpolate(student, **up)
+    big_t = torch.nn.functional.interpolate(teacher, **up)
+    expected, count = _hand_output_distill(big_s, big_t, variant, 1.0,
+                                           label.numpy())
+    assert 0 < count < 96
+    loss = OutputDistillLoss(variant=variant, pixel_mask='old',
+                             resolution='labels')
+    assert loss(student, teacher, label).item() == pytest.approx(
+        expected, rel=1e-5)
+    # It differs from the logit-resolution value on these labels.
+    coarse = OutputDistillLoss(variant=variant, pixel_mask='old')
+    assert coarse(student, teacher, label).item() != pytest.approx(
+        expected, rel=1e-3)
+    with pytest.raises(ValueError, match='needs seg_label'):
+        loss(student, teacher)
+    with pytest.raises(ValueError, match='resolution'):
+        OutputDistillLoss(resolution='input')
+
+
 def test_output_distill_gradients():
     """d/dz of -sum_{c<C_old} q_c log softmax(z)_c is p_j sum(q) - q_j
     (with q_j = 0 for new classes); the teacher gets none."""

@@ -8,14 +8,7 @@ from test_reporting.utils import ROOT, incremental, md_tables, table
 
 from mmseg_incremental.experiment import IncrementalExperiment
 from mmseg_incremental.reporting import PAPER_LABEL, RunSummary, write_report
-
-TINY = {
-    'iters_per_class': 1,
-    'max_step': 1,
-    'total_batch_size': 4,
-    'model.data_preprocessor.size': (32, 32),
-    'default_hooks.logger.interval': 1,
-}
+from test_experiment.utils import TINY
 
 
 def test_real_run_reports_after_each_step(embedded_voc, tmp_path):

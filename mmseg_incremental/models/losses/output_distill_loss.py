@@ -10,6 +10,7 @@ from mmseg.registry import MODELS
 
 _VARIANTS = ('ilt', 'mib')
 _PIXEL_MASKS = ('none', 'old')
+_RESOLUTIONS = ('logits', 'labels')
 
 
 def _check_choice(name: str, value: str, choices: tuple) -> None:
@@ -83,6 +84,14 @@ class OutputDistillLoss(nn.Module):
             MiB's). Defaults to 1.0.
         ignore_index (int): The label of ignored pixels, dropped by
             ``pixel_mask='old'``. Defaults to 255.
+        resolution (str): Where L'_D is computed. ``'logits'``: at the
+            logits' own size, the labels nearest-downsampled to it (cheap;
+            MiB/PLOP). ``'labels'``: both logits bilinearly upsampled to the
+            labels' size first, as L_CE is (the authors' code, LTTM/
+            IL-SemSegm ``codes/LD1/network.py``); needs ``seg_label``.
+            Defaults to ``'logits'``.
+        align_corners (bool): ``align_corners`` of that upsampling (the
+            decode head's). Defaults to False.
         loss_name (str): Log key; must start with ``loss_`` so that
             mmengine's ``parse_losses`` back-propagates it. Defaults to
             ``'loss_distill_out'``.
@@ -94,10 +103,13 @@ class OutputDistillLoss(nn.Module):
                  temperature: float = 1.0,
                  loss_weight: float = 1.0,
                  ignore_index: int = 255,
+                 resolution: str = 'logits',
+                 align_corners: bool = False,
                  loss_name: str = 'loss_distill_out') -> None:
         super().__init__()
         _check_choice('variant', variant, _VARIANTS)
         _check_choice('pixel_mask', pixel_mask, _PIXEL_MASKS)
+        _check_choice('resolution', resolution, _RESOLUTIONS)
         if not temperature > 0:
             raise ValueError(f'OutputDistillLoss got temperature='
                              f'{temperature!r}; use a positive number '
@@ -115,6 +127,8 @@ class OutputDistillLoss(nn.Module):
         self.temperature = float(temperature)
         self.loss_weight = float(loss_weight)
         self.ignore_index = int(ignore_index)
+        self.resolution = resolution
+        self.align_corners = bool(align_corners)
         self._loss_name = loss_name
 
     def forward(self,
@@ -150,6 +164,18 @@ class OutputDistillLoss(nn.Module):
                 f'student {tuple(student_logits.shape)}, teacher '
                 f'{tuple(teacher_logits.shape)}.')
         teacher_logits = teacher_logits.detach()
+        if self.resolution == 'labels':
+            if seg_label is None:
+                raise ValueError("OutputDistillLoss(resolution='labels') "
+                                 'needs seg_label (its size is the target); '
+                                 "pass the labels or use resolution='logits'.")
+            size = seg_label.shape[-2:]
+            student_logits = F.interpolate(
+                student_logits, size, mode='bilinear',
+                align_corners=self.align_corners)
+            teacher_logits = F.interpolate(
+                teacher_logits, size, mode='bilinear',
+                align_corners=self.align_corners)
         temp = self.temperature
         q = F.softmax(teacher_logits / temp, dim=1)
         if self.variant == 'ilt':
@@ -181,4 +207,5 @@ class OutputDistillLoss(nn.Module):
         return (f'variant={self.variant!r}, pixel_mask={self.pixel_mask!r}, '
                 f'temperature={self.temperature}, '
                 f'loss_weight={self.loss_weight}, '
-                f'ignore_index={self.ignore_index}')
+                f'ignore_index={self.ignore_index}, '
+                f'resolution={self.resolution!r}')

@@ -124,7 +124,9 @@ class DistillEncoderDecoder(EncoderDecoder):
     L = L_CE + lambda'_D L'_D + lambda''_D L''_D, logged as
     ``decode.loss_ce``, ``distill.loss_distill_out`` and
     ``distill.loss_distill_feat``. L'_D compares the logits at their own
-    resolution; L''_D the features the decode head reads (res5).
+    resolution or, with ``resolution='labels'``, upsampled to the labels as
+    L_CE does (the loss gets the head's ``ignore_index`` and
+    ``align_corners``); L''_D the features the decode head reads (res5).
 
     EF (``freeze_encoder=True``): the backbone and neck get
     ``requires_grad=False`` at construction (so DDP, built later, neither
@@ -232,6 +234,8 @@ class DistillEncoderDecoder(EncoderDecoder):
             distill_output = dict(distill_output)
             distill_output.setdefault('ignore_index',
                                       self.decode_head.ignore_index)
+            distill_output.setdefault('align_corners',
+                                      self.decode_head.align_corners)
         self.distill_output = _build_loss(distill_output, 'OutputDistillLoss')
         self.distill_feature = _build_loss(distill_feature,
                                            'FeatureDistillLoss')
