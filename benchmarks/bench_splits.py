@@ -70,14 +70,21 @@ def main() -> None:
 
     task = get_task('voc', '15-1')
     t = time.perf_counter()
-    sizes = {s: [int(keep_mask(presence, task, k, s, 'seen_only', False)
-                     .sum()) for k in range(task.num_steps)]
-             for s in SETTINGS}
+    sizes = {
+        s: [
+            int(keep_mask(presence, task, k, s, 'seen_only', False).sum())
+            for k in range(task.num_steps)
+        ]
+        for s in SETTINGS
+    }
     filt = time.perf_counter() - t
-    result = dict(num_masks=args.num, first_scan_s=round(first, 2),
-                  cached_s=round(cached, 3), filter_all_splits_s=round(
-                      filt, 4), split_sizes_15_1=sizes,
-                  cpus=os.cpu_count())
+    result = dict(
+        num_masks=args.num,
+        first_scan_s=round(first, 2),
+        cached_s=round(cached, 3),
+        filter_all_splits_s=round(filt, 4),
+        split_sizes_15_1=sizes,
+        cpus=os.cpu_count())
     print(json.dumps(result, indent=1))
 
 

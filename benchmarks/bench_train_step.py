@@ -24,19 +24,27 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = {
-    'stock': None,
-    'FT': dict(),
-    "L'_D": dict(distill_output=dict(type='OutputDistillLoss',
-                                     variant='ilt', pixel_mask='old')),
-    "L''_D": dict(distill_feature=dict(type='FeatureDistillLoss',
-                                       loss_weight=50.0)),
-    'EF': dict(freeze_encoder=True),
-    "EF+L'_D": dict(freeze_encoder=True,
-                    distill_output=dict(type='OutputDistillLoss',
-                                        variant='ilt', pixel_mask='old')),
-    "L'_D+L''_D": dict(
-        distill_output=dict(type='OutputDistillLoss', variant='ilt',
-                            pixel_mask='old'),
+    'stock':
+    None,
+    'FT':
+    dict(),
+    "L'_D":
+    dict(
+        distill_output=dict(
+            type='OutputDistillLoss', variant='ilt', pixel_mask='old')),
+    "L''_D":
+    dict(distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0)),
+    'EF':
+    dict(freeze_encoder=True),
+    "EF+L'_D":
+    dict(
+        freeze_encoder=True,
+        distill_output=dict(
+            type='OutputDistillLoss', variant='ilt', pixel_mask='old')),
+    "L'_D+L''_D":
+    dict(
+        distill_output=dict(
+            type='OutputDistillLoss', variant='ilt', pixel_mask='old'),
         distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0)),
 }
 TARGETS = {"L'_D": 1.25, "L''_D": 1.30, "EF+L'_D": 0.60}  # time / FT
@@ -80,20 +88,21 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     torch.manual_seed(0)
     cfg = model_cfg(args.model, args.new_classes)
     if METHODS[method] is not None:
-        cfg.update(type='DistillEncoderDecoder', teacher_checkpoint=teacher,
-                   **METHODS[method])
+        cfg.update(
+            type='DistillEncoderDecoder',
+            teacher_checkpoint=teacher,
+            **METHODS[method])
     model = MODELS.build(cfg).to(args.device)
     model.init_weights()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9,
-                            weight_decay=1e-4)
+    optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-4)
     inputs, samples = batch(args.device, args.size, args.batch,
                             args.new_classes)
 
     def step() -> None:
-        with torch.autocast(args.device, dtype=torch.bfloat16,
-                            enabled=args.amp):
+        with torch.autocast(
+                args.device, dtype=torch.bfloat16, enabled=args.amp):
             losses = model.loss(inputs, samples)
         loss = sum(v.float() for k, v in losses.items() if 'loss' in k)
         optim.zero_grad()
@@ -178,9 +187,12 @@ def make_teacher(args: argparse.Namespace, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--model', choices=['tiny', 'r101'], default=None,
-                        help='tiny DeepLab-v2 R18 (CPU default) or the '
-                        "paper's R101 (CUDA default)")
+    parser.add_argument(
+        '--model',
+        choices=['tiny', 'r101'],
+        default=None,
+        help='tiny DeepLab-v2 R18 (CPU default) or the '
+        "paper's R101 (CUDA default)")
     parser.add_argument('--size', type=int, default=None)
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--iters', type=int, default=None)
@@ -189,8 +201,10 @@ def main() -> None:
     parser.add_argument('--old-classes', type=int, default=16)
     parser.add_argument('--new-classes', type=int, default=17)
     parser.add_argument('--json', help='write the results here')
-    parser.add_argument('--amp', action='store_true',
-                        help='bf16 autocast for the forward and the losses')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='bf16 autocast for the forward and the losses')
     args = parser.parse_args()
     cuda = args.device == 'cuda'
     args.model = args.model or ('r101' if cuda else 'tiny')
@@ -206,12 +220,17 @@ def main() -> None:
         proc.join()
         times, memory = _child(ctx, time_all, args, teacher)
         if not memory:  # CPU: peak RSS growth, a fresh process per method
-            memory = {m: _child(ctx, peak_memory, m, args, teacher)
-                      for m in METHODS}
+            memory = {
+                m: _child(ctx, peak_memory, m, args, teacher)
+                for m in METHODS
+            }
     results = {
-        m: dict(median_s=times[m], time_ratio=times[m] / times['FT'],
-                step_mem_mib=memory[m],
-                mem_ratio=memory[m] / memory['FT'])
+        m:
+        dict(
+            median_s=times[m],
+            time_ratio=times[m] / times['FT'],
+            step_mem_mib=memory[m],
+            mem_ratio=memory[m] / memory['FT'])
         for m in METHODS
     }
     print(f'device={args.device} model={args.model} '
@@ -221,8 +240,7 @@ def main() -> None:
     print(f'{"method":12s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
           f'{"mem/FT":>7s} {"target":>9s}')
     for method, r in results.items():
-        target = 'FT<=1.02x' if method == 'stock' else TARGETS.get(
-            method, '')
+        target = 'FT<=1.02x' if method == 'stock' else TARGETS.get(method, '')
         print(f'{method:12s} {r["median_s"]:8.4f} {r["time_ratio"]:8.3f} '
               f'{r["step_mem_mib"]:9.1f} {r["mem_ratio"]:7.3f} '
               f'{target!s:>9s}')

@@ -56,6 +56,10 @@ def conv_bn(cin: int,
         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+Widths = Tuple[int, ...]
+WIDTHS: Widths = (24, 32, 64, 96)
+
+
 class SmallSegNet(nn.Module):
     """A tiny encoder (output stride 8, dilated end) with a stride-2 skip.
 
@@ -63,9 +67,7 @@ class SmallSegNet(nn.Module):
     16 fit in a couple of CPU minutes.
     """
 
-    def __init__(self,
-                 num_classes: int = 21,
-                 widths: Tuple[int, ...] = (24, 32, 64, 96)) -> None:
+    def __init__(self, num_classes: int = 21, widths: Widths = WIDTHS) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
         self.stem = nn.Sequential(conv_bn(3, w1, 2), conv_bn(w1, w1))

@@ -32,8 +32,7 @@ def _steps_of(*bounds: Tuple[int, int]) -> List[List[int]]:
 
 def _chunks(first: int, last: int, size: int) -> List[List[int]]:
     return [
-        _rng(a, min(a + size - 1, last))
-        for a in range(first, last + 1, size)
+        _rng(a, min(a + size - 1, last)) for a in range(first, last + 1, size)
     ]
 
 
@@ -140,8 +139,7 @@ class IncrementalTask:
             steps=[list(s) for s in self.steps])
 
 
-def _validate(dataset: str, name: str,
-              steps: Sequence[Sequence[int]]) -> None:
+def _validate(dataset: str, name: str, steps: Sequence[Sequence[int]]) -> None:
     where = f'task {name!r} of dataset {dataset!r}'
     if dataset not in NUM_CLASSES:
         raise ValueError(f'Unknown dataset {dataset!r}; use one of '
@@ -207,8 +205,7 @@ def get_task(dataset: str, name: TaskSpec) -> IncrementalTask:
                 f'A custom task is dict(steps=[[0, ...], [...], ...]) with an '
                 f'optional name; got keys {sorted(name)}.')
         steps = tuple(tuple(s) for s in _as_lists(name['steps']))
-        return IncrementalTask(dataset, str(name.get('name', 'custom')),
-                               steps)
+        return IncrementalTask(dataset, str(name.get('name', 'custom')), steps)
     known = known_tasks(dataset)
     if not isinstance(name, str) or name not in known:
         raise ValueError(f'Unknown {dataset} task {name!r}; known tasks: '

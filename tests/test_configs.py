@@ -19,22 +19,31 @@ CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs', 'il', '*.py')) +
     glob.glob(osp.join(ROOT, 'configs', 'embedded', '*.py')))
 PAPER_ROWS = {
-    'ft': 'FT', 'ld': "L'_D", 'ef': 'EF', 'ef-ld': "EF+L'_D",
-    'fd': "L''_D", 'ld-fd': "L'_D+L''_D", 'm0': 'M0'
+    'ft': 'FT',
+    'ld': "L'_D",
+    'ef': 'EF',
+    'ef-ld': "EF+L'_D",
+    'fd': "L''_D",
+    'ld-fd': "L'_D+L''_D",
+    'm0': 'M0'
 }
 
 
 def test_every_paper_row_is_shipped():
     names = {osp.basename(p)[:-3] for p in CONFIGS}
-    for task, rows in {'19-1': ['ft', 'ld', 'ef', 'ef-ld', 'fd', 'ld-fd'],
-                       '15-5': ['ft', 'ld', 'ef-ld', 'fd'],
-                       '15-1': ['ft', 'ld', 'ef-ld', 'fd']}.items():
+    for task, rows in {
+            '19-1': ['ft', 'ld', 'ef', 'ef-ld', 'fd', 'ld-fd'],
+            '15-5': ['ft', 'ld', 'ef-ld', 'fd'],
+            '15-1': ['ft', 'ld', 'ef-ld', 'fd']
+    }.items():
         for row in rows:
             assert f'voc_{task}_{row}' in names
         for setting in ('disjoint', 'overlapped'):
             assert f'voc_{task}_mib-{setting}_ilt' in names
-    assert {'voc_joint', 'voc_19-1_m0', 'voc_15-5_m0', 'ade_100-50_ld',
-            'ade_100-10_ld', 'ade_50-50_ld'} <= names
+    assert {
+        'voc_joint', 'voc_19-1_m0', 'voc_15-5_m0', 'ade_100-50_ld',
+        'ade_100-10_ld', 'ade_50-50_ld'
+    } <= names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -84,20 +93,24 @@ def test_paper_schedule_values():
 
 def test_step_config_runs_under_stock_mmseg_train(embedded_voc, tmp_path):
     """A dumped step config trains with mmseg's own tools/train.py."""
-    cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/embedded/bench_15-1_ft.py'))
-    cfg.merge_from_dict({'iters_per_class': 1,
-                         'model.data_preprocessor.size': (32, 32),
-                         'total_batch_size': 2,
-                         'data_root': embedded_voc})
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/embedded/bench_15-1_ft.py'))
+    cfg.merge_from_dict({
+        'iters_per_class': 1,
+        'model.data_preprocessor.size': (32, 32),
+        'total_batch_size': 2,
+        'data_root': embedded_voc
+    })
     step_cfg = build_step_config(cfg, 0, str(tmp_path / 'w'))
     step_cfg.dump(str(tmp_path / 'step0.py'))
-    train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
-                     'train.py')
-    proc = subprocess.run(
-        [sys.executable, train, str(tmp_path / 'step0.py'), '--work-dir',
-         str(tmp_path / 'w')],
-        capture_output=True, text=True, timeout=300,
-        env=dict(__import__('os').environ, PYTHONPATH=ROOT))
+    train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    proc = subprocess.run([
+        sys.executable, train,
+        str(tmp_path / 'step0.py'), '--work-dir',
+        str(tmp_path / 'w')
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env=dict(__import__('os').environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.isfile(tmp_path / 'w' / 'iter_16.pth')

@@ -12,12 +12,17 @@ from mmseg_incremental.tasks import known_tasks
     ('voc', '15-5s', [list(range(16)), [16], [17], [18], [19], [20]]),
     ('voc', '10-1', [list(range(11))] + [[c] for c in range(11, 21)]),
     ('voc', '10-10', [list(range(11)), list(range(11, 21))]),
-    ('voc', '5-3', [list(range(6)), [6, 7, 8], [9, 10, 11], [12, 13, 14],
-                    [15, 16, 17], [18, 19, 20]]),
+    ('voc', '5-3', [
+        list(range(6)), [6, 7, 8], [9, 10, 11], [12, 13, 14], [15, 16, 17],
+        [18, 19, 20]
+    ]),
     ('voc', 'joint', [list(range(21))]),
-    ('ade', '100-50', [list(range(101)), list(range(101, 151))]),
-    ('ade', '50-50', [list(range(51)), list(range(51, 101)),
-                      list(range(101, 151))]),
+    ('ade', '100-50', [list(range(101)),
+                       list(range(101, 151))]),
+    ('ade', '50-50',
+     [list(range(51)),
+      list(range(51, 101)),
+      list(range(101, 151))]),
 ])
 def test_task_tables(dataset, name, steps):
     task = get_task(dataset, name)

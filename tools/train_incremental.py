@@ -13,8 +13,8 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from mmseg_incremental.experiment import (IncrementalExperiment,
-                                          check_splits, init_distributed)
+from mmseg_incremental.experiment import (IncrementalExperiment, check_splits,
+                                          init_distributed)
 from mmseg_incremental.reporting import write_report
 
 
@@ -59,7 +59,8 @@ def main() -> None:
         print(text)
         sys.exit(0 if ok else 1)
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+        './work_dirs',
+        osp.splitext(osp.basename(args.config))[0])
     init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     IncrementalExperiment(
         cfg, work_dir, resume=args.resume, on_summary=write_report).run()

@@ -7,8 +7,7 @@ from .transforms import RandomRescale
 from .voc import IncrementalVOCDataset
 
 __all__ = [
-    'RandomRescale',
-    'IncrementalVOCDataset', 'IncrementalADE20KDataset',
+    'RandomRescale', 'IncrementalVOCDataset', 'IncrementalADE20KDataset',
     'IncrementalDatasetMixin', 'load_class_presence', 'incremental_label_map',
     'keep_mask', 'SETTINGS', 'EVAL_PROTOCOLS'
 ]

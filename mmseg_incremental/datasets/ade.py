@@ -31,7 +31,9 @@ class IncrementalADE20KDataset(IncrementalDatasetMixin, ADE20KDataset):
         classes=('background', ) + ADE20KDataset.METAINFO['classes'],
         palette=[[0, 0, 0]] + ADE20KDataset.METAINFO['palette'])
 
-    def __init__(self, *args, reduce_zero_label: bool = False,
+    def __init__(self,
+                 *args,
+                 reduce_zero_label: bool = False,
                  **kwargs) -> None:
         if reduce_zero_label:
             raise ValueError(

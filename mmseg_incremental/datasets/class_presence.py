@@ -26,8 +26,8 @@ _CACHE_VERSION = 1
 def default_cache_dir() -> str:
     """``$MMSEG_INCREMENTAL_CACHE`` or ``~/.cache/mmseg_incremental``."""
     return os.environ.get(
-        CACHE_ENV, osp.join(osp.expanduser('~'), '.cache',
-                            'mmseg_incremental'))
+        CACHE_ENV,
+        osp.join(osp.expanduser('~'), '.cache', 'mmseg_incremental'))
 
 
 def read_label_presence(path: str) -> np.ndarray:
@@ -128,8 +128,9 @@ def load_class_presence(seg_paths: Sequence[str],
                     presence = np.unpackbits(
                         z['presence'], axis=1, count=256).astype(bool)
         except (OSError, ValueError, KeyError):
-            print_log(f'Ignoring unreadable presence cache {cache}.',
-                      logger='current')
+            print_log(
+                f'Ignoring unreadable presence cache {cache}.',
+                logger='current')
             stale[:] = True
     if stale.any():
         idx = np.flatnonzero(stale)
@@ -143,8 +144,7 @@ def _write_cache(cache: str, presence: np.ndarray, sizes: np.ndarray,
     """Write atomically; a read-only cache folder only costs a rescan."""
     try:
         os.makedirs(osp.dirname(cache), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=osp.dirname(cache), suffix='.npz.tmp')
+        fd, tmp = tempfile.mkstemp(dir=osp.dirname(cache), suffix='.npz.tmp')
         with os.fdopen(fd, 'wb') as f:
             np.savez(
                 f,

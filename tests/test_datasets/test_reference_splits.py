@@ -25,9 +25,10 @@ def test_reference_counts_partition_voc_aug():
     assert expected_split_sizes('ade', '100-50', 'sequential') is None
     assert split_mismatches((10034, 548), (10034, 548)) == []
     assert split_mismatches((10034, 548), (10034, 540)) == [
-        "step 1: 540 images, the paper's lists have 548 (-8)"]
-    assert split_mismatches((1, 2), (1, 2, 3)) == [
-        '3 steps counted, 2 expected']
+        "step 1: 540 images, the paper's lists have 548 (-8)"
+    ]
+    assert split_mismatches((1, 2),
+                            (1, 2, 3)) == ['3 steps counted, 2 expected']
 
 
 def _brute_force_sequential(root: str, num_old: int, steps: list) -> list:
@@ -46,8 +47,7 @@ def _brute_force_sequential(root: str, num_old: int, steps: list) -> list:
 
 
 def test_train_split_sizes_equal_brute_force(embedded_voc):
-    cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/embedded/bench_15-1_ld.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/embedded/bench_15-1_ld.py'))
     cfg.data_root = embedded_voc
     steps = [list(range(16))] + [[c] for c in range(16, 21)]
     assert train_split_sizes(cfg) == _brute_force_sequential(
@@ -55,12 +55,16 @@ def test_train_split_sizes_equal_brute_force(embedded_voc):
 
 
 def test_check_splits_flag_reports_and_fails_on_mismatch(embedded_voc):
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/train_incremental.py'),
-         osp.join(ROOT, 'configs/embedded/bench_19-1_ft.py'),
-         '--check-splits', '--cfg-options', f'data_root={embedded_voc}'],
-        capture_output=True, text=True, timeout=300,
-        env=dict(__import__('os').environ, PYTHONPATH=ROOT))
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools/train_incremental.py'),
+        osp.join(ROOT, 'configs/embedded/bench_19-1_ft.py'), '--check-splits',
+        '--cfg-options', f'data_root={embedded_voc}'
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env=dict(__import__('os').environ, PYTHONPATH=ROOT))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Differs from the authors' lists" in proc.stdout
     assert "the paper's lists have 10034" in proc.stdout

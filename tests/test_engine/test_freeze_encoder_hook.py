@@ -138,8 +138,8 @@ def test_hook_refuses_an_ef_encoder_that_is_not_the_teachers(tmp_path):
     other = str(tmp_path / 'other.pth')
     model = make_teacher(other, NUM_CLASSES, seed=9)  # another M_0
     torch.save({'state_dict': model.state_dict()}, other)
-    cfg = distill_cfg(teacher_ckpt, NUM_CLASSES, freeze_encoder=True,
-                      distill_output=dict())
+    cfg = distill_cfg(
+        teacher_ckpt, NUM_CLASSES, freeze_encoder=True, distill_output=dict())
     runner = _runner(tmp_path, cfg, [dict(type='FreezeEncoderHook')])
     runner._load_from = other
     with pytest.raises(RuntimeError, match="EF must keep M_{k-1}'s encoder"):

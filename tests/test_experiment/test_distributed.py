@@ -24,16 +24,16 @@ def test_two_process_experiment(embedded_voc, tmp_path):
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
         f'--master_port={_free_port()}',
         osp.join(ROOT, 'tools', 'train_incremental.py'),
-        osp.join(ROOT, 'configs', 'embedded', 'bench_15-1_ef-ld.py'),
-        '--launcher', 'pytorch', '--work-dir', str(work_dir),
-        '--cfg-options', 'max_step=1', 'iters_per_class=2',
+        osp.join(ROOT, 'configs', 'embedded',
+                 'bench_15-1_ef-ld.py'), '--launcher', 'pytorch', '--work-dir',
+        str(work_dir), '--cfg-options', 'max_step=1', 'iters_per_class=2',
         'total_batch_size=4', f'data_root={embedded_voc}',
         'model.data_preprocessor.size=(32,32)',
         f'step0_store={tmp_path / "store"}'
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, _failure(proc.stdout + proc.stderr)
     with open(work_dir / 'summary.json') as f:
         summary = json.load(f)
@@ -67,5 +67,5 @@ def _failure(log: str) -> str:
     """The ranks' own tracebacks, not only torchrun's summary."""
     lines = log.splitlines()
     starts = [i for i, line in enumerate(lines) if 'Traceback' in line]
-    return '\n'.join(lines[starts[0]:starts[0] + 60] if starts else
-                     lines[-60:])
+    return '\n'.join(lines[starts[0]:starts[0] +
+                           60] if starts else lines[-60:])

@@ -9,24 +9,34 @@ from mmseg_incremental.experiment import (IncrementalExperiment,
 from mmseg_incremental.planning.schedule import patch_schedule
 from test_experiment.utils import ROOT, tiny_cfg
 
-WARMUP = dict(type='LinearLR', start_factor=0.1, begin=0, end=2,
-              by_epoch=False)
+WARMUP = dict(
+    type='LinearLR', start_factor=0.1, begin=0, end=2, by_epoch=False)
 
 
 def _cfg(schedulers, max_iters=1000):
-    return Config(dict(
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        param_scheduler=schedulers))
+    return Config(
+        dict(
+            train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+            param_scheduler=schedulers))
 
 
 def test_main_scheduler_stretched_warmup_kept():
     cfg = _cfg([
         WARMUP,
-        dict(type='PolyLR', eta_min=0.0, power=0.9, begin=2, end=1000,
-             by_epoch=False),
-        dict(type='CosineAnnealingLR', T_max=1000, begin=0, by_epoch=False,
-             eta_min=0.0),
+        dict(
+            type='PolyLR',
+            eta_min=0.0,
+            power=0.9,
+            begin=2,
+            end=1000,
+            by_epoch=False),
+        dict(
+            type='CosineAnnealingLR',
+            T_max=1000,
+            begin=0,
+            by_epoch=False,
+            eta_min=0.0),
     ])
     patch_schedule(cfg, iters=40, lr=5e-5, lr_min=1e-6)
     warmup, poly, cosine = cfg.param_scheduler
@@ -48,17 +58,25 @@ def test_short_step_cuts_the_warmup_and_rejects_epochs():
         patch_schedule(_cfg([dict(type='PolyLR', end=10)]), 5, 1.0, 0.0)
     with pytest.raises(ValueError, match='begins at iteration 8'):
         patch_schedule(
-            _cfg([dict(type='PolyLR', begin=8, by_epoch=False)]), 5, 1.0,
-            0.0)
+            _cfg([dict(type='PolyLR', begin=8, by_epoch=False)]), 5, 1.0, 0.0)
 
 
 def test_users_warmup_reaches_every_step_config(embedded_voc, tmp_path):
-    cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=1,
-                   iters_per_class=3, step0_store=str(tmp_path / 'store'))
+    cfg = tiny_cfg(
+        'bench_15-1_ld.py',
+        embedded_voc,
+        max_step=1,
+        iters_per_class=3,
+        step0_store=str(tmp_path / 'store'))
     cfg.param_scheduler = [
         WARMUP,
-        dict(type='PolyLR', eta_min=0.0, power=0.9, begin=2,
-             end=cfg.train_cfg.max_iters, by_epoch=False)
+        dict(
+            type='PolyLR',
+            eta_min=0.0,
+            power=0.9,
+            begin=2,
+            end=cfg.train_cfg.max_iters,
+            by_epoch=False)
     ]
     IncrementalExperiment(cfg, str(tmp_path / 'run')).run()
     for step, iters, lr in ((0, 48, cfg.lr_step0), (1, 3, cfg.lr_incremental)):
@@ -89,8 +107,13 @@ def test_authors_ld1_lr_horizon_keeps_the_lr_near_5e5():
 
     param = torch.nn.Parameter(torch.zeros(1))
     optim = torch.optim.SGD([param], lr=step1.optim_wrapper.optimizer.lr)
-    sched = PolyLR(optim, eta_min=poly.eta_min, power=poly.power,
-                   begin=poly.begin, end=poly.end, by_epoch=False)
+    sched = PolyLR(
+        optim,
+        eta_min=poly.eta_min,
+        power=poly.power,
+        begin=poly.begin,
+        end=poly.end,
+        by_epoch=False)
     for _ in range(step1.train_cfg.max_iters):
         optim.step()
         sched.step()
@@ -99,9 +122,13 @@ def test_authors_ld1_lr_horizon_keeps_the_lr_near_5e5():
     assert optim.param_groups[0]['lr'] == pytest.approx(expected, rel=1e-5)
     assert expected == pytest.approx(4.78e-5, abs=5e-8)
     # The default decays fully within the step.
-    assert build_step_config(Config.fromfile(
-        osp.join(ROOT, 'configs/il/voc_19-1_ld.py')), 1, 'w',
+    assert build_step_config(
+        Config.fromfile(osp.join(ROOT, 'configs/il/voc_19-1_ld.py')), 1, 'w',
         'p.pth').param_scheduler[0].end == 1000
     with pytest.raises(ValueError, match='lr_decay_horizon >= 1'):
-        patch_schedule(_cfg([dict(type='PolyLR', by_epoch=False)]), 10,
-                       1.0, 0.0, horizon=5)
+        patch_schedule(
+            _cfg([dict(type='PolyLR', by_epoch=False)]),
+            10,
+            1.0,
+            0.0,
+            horizon=5)

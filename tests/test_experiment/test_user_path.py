@@ -49,17 +49,23 @@ def test_load_from_applies_to_step0_only():
     assert build_step_config(cfg, 1, 'w', 'prev.pth').load_from is None
 
 
-def test_load_from_does_not_overwrite_the_teacher_copy(embedded_voc,
-                                                       tmp_path):
+def test_load_from_does_not_overwrite_the_teacher_copy(embedded_voc, tmp_path):
     """EF+L'_D with load_from: step 1's frozen encoder is M_0's, not the
     initial checkpoint's (the checkpoint used to be reloaded at step 1)."""
-    first = tiny_cfg('bench_15-1_ft.py', embedded_voc, max_step=0,
-                     step0_store=str(tmp_path / 'store_a'))
+    first = tiny_cfg(
+        'bench_15-1_ft.py',
+        embedded_voc,
+        max_step=0,
+        step0_store=str(tmp_path / 'store_a'))
     IncrementalExperiment(first, str(tmp_path / 'a')).run()
     init = load(tmp_path / 'a' / 'step_0' / 'step_done.json')['checkpoint']
 
-    cfg = tiny_cfg('bench_15-1_ef-ld.py', embedded_voc, max_step=1,
-                   load_from=init, step0_store=str(tmp_path / 'store_b'))
+    cfg = tiny_cfg(
+        'bench_15-1_ef-ld.py',
+        embedded_voc,
+        max_step=1,
+        load_from=init,
+        step0_store=str(tmp_path / 'store_b'))
     IncrementalExperiment(cfg, str(tmp_path / 'b')).run()
     m0 = backbone_state(
         load(tmp_path / 'b' / 'step_0' / 'step_done.json')['checkpoint'])
@@ -81,15 +87,19 @@ def test_init_file_content_enters_the_fingerprints(embedded_voc, tmp_path):
     torch.save({'state_dict': {'x': torch.ones(2)}}, tmp_path / 'c.pth')
     sources = {}
     for name in ('a', 'b', 'c'):
-        cfg = tiny_cfg('bench_15-1_ft.py', embedded_voc,
-                       load_from=str(tmp_path / f'{name}.pth'))
+        cfg = tiny_cfg(
+            'bench_15-1_ft.py',
+            embedded_voc,
+            load_from=str(tmp_path / f'{name}.pth'))
         sources[name] = step0_fingerprint_source(cfg)['init']
     assert sources['a'] == sources['b']  # same bytes, another path
     assert sources['a'] != sources['c']
     assert sources['c']['load_from'] == \
         'sha256:' + file_sha256(str(tmp_path / 'c.pth'))
-    cfg = tiny_cfg('bench_15-1_ft.py', embedded_voc,
-                   load_from=str(tmp_path / 'missing.pth'))
+    cfg = tiny_cfg(
+        'bench_15-1_ft.py',
+        embedded_voc,
+        load_from=str(tmp_path / 'missing.pth'))
     with pytest.raises(FileNotFoundError, match='load_from'):
         step0_fingerprint_source(cfg)
 
@@ -127,14 +137,27 @@ def test_pretrained_reaches_step0_and_loads_every_tensor(
     path = str(tmp_path / 'resnet18_torchvision.pth')
     state = torchvision_resnet18_file(path)
     cfg = tiny_cfg(
-        'bench_15-1_ft.py', embedded_voc, max_step=0, pretrained=path,
-        lr_step0=0.0, lr_min=0.0, step0_store=str(tmp_path / 'store'))
+        'bench_15-1_ft.py',
+        embedded_voc,
+        max_step=0,
+        pretrained=path,
+        lr_step0=0.0,
+        lr_min=0.0,
+        step0_store=str(tmp_path / 'store'))
     cfg.merge_from_dict({
-        'model.backbone': dict(
-            _delete_=True, type='ResNet', depth=18, norm_eval=True,
-            strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), out_indices=(3, ),
+        'model.backbone':
+        dict(
+            _delete_=True,
+            type='ResNet',
+            depth=18,
+            norm_eval=True,
+            strides=(1, 2, 1, 1),
+            dilations=(1, 1, 2, 4),
+            out_indices=(3, ),
             contract_dilation=True),
-        'model.decode_head.in_channels': 512})
+        'model.decode_head.in_channels':
+        512
+    })
     step0 = build_step_config(cfg, 0, 'w')
     assert step0.model.pretrained == path
     text, level = init_message(step0)
@@ -196,8 +219,10 @@ def test_crop_size_drives_pipeline_and_preprocessor():
     cfg = paper_cfg()
     cfg.crop_size = (513, 513)
     step = build_step_config(cfg, 1, 'w', 'p.pth')
-    crops = [t.crop_size for t in step.train_dataloader.dataset.pipeline
-             if 'crop_size' in t]
+    crops = [
+        t.crop_size for t in step.train_dataloader.dataset.pipeline
+        if 'crop_size' in t
+    ]
     assert crops == [(513, 513)]
     assert step.model.data_preprocessor.size == (513, 513)
     default = build_step_config(paper_cfg(), 0, 'w')
@@ -217,8 +242,8 @@ def _write_voc_pair(tmp_path, height=375, width=500):
     """A VOC-size image whose label encodes the row index (mod 20)."""
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    label = (np.arange(height)[:, None] // 19 % 20 *
-             np.ones((1, width), dtype=np.int64)).astype(np.uint8)
+    label = (np.arange(height)[:, None] // 19 % 20 * np.ones(
+        (1, width), dtype=np.int64)).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / 'img.png')
     Image.fromarray(label).save(tmp_path / 'seg.png')
     return label
@@ -235,9 +260,12 @@ def test_paper_pipeline_scales_the_image_by_its_own_size(tmp_path, seed):
     np.random.seed(seed)
     s = np.random.uniform(0.5, 1.5)
     np.random.seed(seed)
-    out = pipeline(dict(img_path=str(tmp_path / 'img.png'),
-                        seg_map_path=str(tmp_path / 'seg.png'),
-                        reduce_zero_label=False, seg_fields=[]))
+    out = pipeline(
+        dict(
+            img_path=str(tmp_path / 'img.png'),
+            seg_map_path=str(tmp_path / 'seg.png'),
+            reduce_zero_label=False,
+            seg_fields=[]))
     h, w = out['img'].shape[:2]
     assert (h, w) == (int(375 * s + 0.5), int(500 * s + 0.5))
     assert out['gt_seg_map'].shape == (h, w)
@@ -249,9 +277,10 @@ def test_paper_pipeline_scales_the_image_by_its_own_size(tmp_path, seed):
 
 
 def test_random_rescale_keeps_size_at_ratio_one_and_validates():
-    results = dict(img=np.zeros((300, 400, 3), np.uint8),
-                   gt_seg_map=np.zeros((300, 400), np.uint8),
-                   seg_fields=['gt_seg_map'])
+    results = dict(
+        img=np.zeros((300, 400, 3), np.uint8),
+        gt_seg_map=np.zeros((300, 400), np.uint8),
+        seg_fields=['gt_seg_map'])
     out = RandomRescale(ratio_range=(1.0, 1.0))(results)
     assert out['img'].shape[:2] == (300, 400)
     with pytest.raises(ValueError, match='ratio_range'):
@@ -259,8 +288,11 @@ def test_random_rescale_keeps_size_at_ratio_one_and_validates():
 
 
 def test_experiment_json_records_world_size(embedded_voc, tmp_path):
-    cfg = tiny_cfg('bench_15-1_ft.py', embedded_voc, max_step=0,
-                   step0_store=str(tmp_path / 's'))
+    cfg = tiny_cfg(
+        'bench_15-1_ft.py',
+        embedded_voc,
+        max_step=0,
+        step0_store=str(tmp_path / 's'))
     IncrementalExperiment(cfg, str(tmp_path / 'r')).run()
     with open(tmp_path / 'r' / 'experiment.json') as f:
         meta = json.load(f)

@@ -258,8 +258,8 @@ def _teacher_encoder_calls(model, batch) -> int:
     return len(calls)
 
 
-@pytest.mark.parametrize('write', ['submodule_load', 'in_place', 'data_swap',
-                                   'teacher_side'])
+@pytest.mark.parametrize(
+    'write', ['submodule_load', 'in_place', 'data_swap', 'teacher_side'])
 def test_ef_sharing_cannot_go_stale(teacher, write):
     """Writes that bypass the top-level load_state_dict (a submodule's
     load, a hook's in-place edit, a .data swap, an edit of the teacher)

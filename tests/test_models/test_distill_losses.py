@@ -117,15 +117,13 @@ def test_output_distill_ignore_index_below_c_old():
     loss = OutputDistillLoss(pixel_mask='old', ignore_index=1)
     # Kept: pixel 0 (p = 1/4 each, q = 1/3) and pixel 2 (p = 1/4 each,
     # q = (1, e, 1) / (2 + e)); each term is -sum_c q_c log(1/4) = log 4.
-    assert loss(student, teacher, label).item() == pytest.approx(
-        math.log(4))
+    assert loss(student, teacher, label).item() == pytest.approx(math.log(4))
     keep_all = OutputDistillLoss(pixel_mask='old')
     with_pixel_1 = keep_all(student, teacher, label)
     e2 = math.exp(2.0)
     p1 = (e2 + 3)
     term1 = -(1 / 3) * (math.log(e2 / p1) + 2 * math.log(1 / p1))
-    assert with_pixel_1.item() == pytest.approx(
-        (2 * math.log(4) + term1) / 3)
+    assert with_pixel_1.item() == pytest.approx((2 * math.log(4) + term1) / 3)
     assert OutputDistillLoss().ignore_index == 255
 
 
@@ -144,8 +142,8 @@ def test_output_distill_at_label_resolution(logits, variant):
     expected, count = _hand_output_distill(big_s, big_t, variant, 1.0,
                                            label.numpy())
     assert 0 < count < 96
-    loss = OutputDistillLoss(variant=variant, pixel_mask='old',
-                             resolution='labels')
+    loss = OutputDistillLoss(
+        variant=variant, pixel_mask='old', resolution='labels')
     assert loss(student, teacher, label).item() == pytest.approx(
         expected, rel=1e-5)
     # It differs from the logit-resolution value on these labels.

@@ -28,8 +28,7 @@ class RandomRescale(BaseTransform):
             Defaults to (0.5, 1.5).
     """
 
-    def __init__(self,
-                 ratio_range: Tuple[float, float] = (0.5, 1.5)) -> None:
+    def __init__(self, ratio_range: Tuple[float, float] = (0.5, 1.5)) -> None:
         low, high = (float(r) for r in ratio_range)
         if not 0 < low <= high:
             raise ValueError(f'RandomRescale got ratio_range={ratio_range!r};'

@@ -19,8 +19,8 @@ def _check_choice(name: str, value: str, choices: tuple) -> None:
                          f'of {", ".join(repr(c) for c in choices)}.')
 
 
-def _old_pixel_mask(seg_label: Tensor, size: torch.Size,
-                    num_old_classes: int, ignore_index: int) -> Tensor:
+def _old_pixel_mask(seg_label: Tensor, size: torch.Size, num_old_classes: int,
+                    ignore_index: int) -> Tensor:
     """Pixels labelled background or an old class, at the logits' size.
 
     Args:
@@ -171,10 +171,14 @@ class OutputDistillLoss(nn.Module):
                                  "pass the labels or use resolution='logits'.")
             size = seg_label.shape[-2:]
             student_logits = F.interpolate(
-                student_logits, size, mode='bilinear',
+                student_logits,
+                size,
+                mode='bilinear',
                 align_corners=self.align_corners)
             teacher_logits = F.interpolate(
-                teacher_logits, size, mode='bilinear',
+                teacher_logits,
+                size,
+                mode='bilinear',
                 align_corners=self.align_corners)
         temp = self.temperature
         q = F.softmax(teacher_logits / temp, dim=1)
