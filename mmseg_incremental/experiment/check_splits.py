@@ -17,8 +17,8 @@ def train_split_sizes(cfg: Config) -> List[int]:
     task = experiment_task(cfg)
     counts = []
     for step in range(task.num_steps):
-        step_cfg = build_step_config(cfg, step, work_dir='',
-                                     teacher_checkpoint='unused.pth')
+        step_cfg = build_step_config(
+            cfg, step, work_dir='', teacher_checkpoint='unused.pth')
         ds_cfg = next(iter_incremental_datasets(step_cfg.train_dataloader))
         counts.append(len(DATASETS.build(ds_cfg)))
     return counts
@@ -35,15 +35,19 @@ def check_splits(cfg: Config) -> Tuple[str, bool]:
     setting = cfg.get('setting', 'sequential')
     counts = train_split_sizes(cfg)
     expected = expected_split_sizes(task.dataset, str(task.name), setting)
-    lines = [f'{task.dataset} {task.name} ({setting}): training images per '
-             f'step: {", ".join(map(str, counts))}']
+    lines = [
+        f'{task.dataset} {task.name} ({setting}): training images per '
+        f'step: {", ".join(map(str, counts))}'
+    ]
     if expected is None:
         lines.append('No published split sizes for this task and setting.')
         return '\n'.join(lines), True
     bad = split_mismatches(expected, counts)
     if bad:
-        lines += ['Differs from the authors\' lists (real VOC 2012 + SBD, '
-                  f'{sum(expected)} images): '] + ['  ' + b for b in bad]
+        lines += [
+            'Differs from the authors\' lists (real VOC 2012 + SBD, '
+            f'{sum(expected)} images): '
+        ] + ['  ' + b for b in bad]
         lines.append('Check data_root, ImageSets/Segmentation/train_aug.txt '
                      'and SegmentationClassAug/.')
     else:
