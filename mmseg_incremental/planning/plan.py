@@ -13,6 +13,7 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     lr_incremental = 5e-5
     lr_min = 1e-6
     lr_decay_horizon = 1.0        # k >= 1: the poly spans this x the step
+    classifier = 'grow'           # |S_k| outputs; 'fixed': all from step 0
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
         freeze_encoder=False, new_class_init='default')
@@ -46,7 +47,9 @@ from .scalars import (apply_crop_size, apply_data_root, apply_pretrained,
 #: Top-level keys of an experiment config that are not mmengine's.
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
-                   'step0_store', 'max_step', 'method', 'lr_decay_horizon')
+                   'step0_store', 'max_step', 'method', 'lr_decay_horizon',
+                   'classifier')
+CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
     eval_protocol='seen_only',
@@ -55,6 +58,7 @@ _DEFAULTS = dict(
     lr_incremental=5e-5,
     lr_min=1e-6,
     lr_decay_horizon=1.0,
+    classifier='grow',
     incremental=dict())
 
 
@@ -180,11 +184,19 @@ def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask, step: int,
     """|S_k| outputs; for k >= 1 the DistillEncoderDecoder of the method
     with M_{k-1} as teacher (and EF's bit-identity guard)."""
     model = step_cfg.model
+    classifier = _get(cfg, 'classifier')
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier={classifier!r} is unknown; use 'grow' "
+                         "(|S_k| outputs at step k) or 'fixed' (an output "
+                         "for every class of the task from step 0, the "
+                         "authors' code).")
+    last = step if classifier == 'grow' else task.num_steps - 1
+    outputs = task.num_classes(last)
     for head in ('decode_head', 'auxiliary_head'):
         heads = model.get(head)
         for h in heads if isinstance(heads, list) else [heads]:
             if h is not None:
-                h['num_classes'] = task.num_classes(step)
+                h['num_classes'] = outputs
     if step == 0:
         return
     if not teacher_checkpoint:

@@ -310,6 +310,40 @@ def test_distill_output_takes_the_heads_ignore_index(teacher):
     assert model.distill_output.align_corners is True
 
 
+def test_fixed_classifier_copies_the_teacher_and_masks_by_c_old(tmp_path):
+    """The authors' fixed head: teacher and student both have C_NEW outputs
+    from the start; nothing grows, the student is M_{k-1} exactly, and
+    L'_D sums over every teacher output on pixels labelled < C_old."""
+    path = str(tmp_path / 'fixed.pth')
+    make_teacher(path, C_NEW)
+    model = _build(
+        path, num_old_classes=C_OLD, distill_output=dict(pixel_mask='old'))
+    assert (model.num_old_classes, model.teacher_classes) == (C_OLD, C_NEW)
+    assert_state_equal(
+        state_copy(model.backbone), state_copy(model.teacher.backbone))
+    assert_state_equal(
+        state_copy(model.decode_head), state_copy(model.teacher.decode_head))
+    model.init_weights()  # the Runner's init keeps the copy
+    assert_state_equal(
+        state_copy(model.decode_head), state_copy(model.teacher.decode_head))
+    label = torch.full((1, 16, 16), C_OLD)  # a new class everywhere...
+    label[:, :4] = 1  # ...but four old rows
+    batch = make_batch(C_NEW, batch_size=1, labels=[label])
+    data = model.data_preprocessor(batch, training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    with torch.no_grad():
+        logits = model.decode_head.forward(model.extract_feat(data['inputs']))
+        old = model.teacher.decode_head.forward(
+            model.teacher.extract_feat(data['inputs']))
+    q = F.softmax(old, dim=1)
+    per_pixel = -(q * F.log_softmax(logits, dim=1)).sum(1)  # all C_NEW
+    # Logits are 8x8: nearest labels of logit rows 0 and 1 are old.
+    assert per_pixel.shape[1:] == (8, 8)
+    expected = per_pixel[:, :2].mean()
+    assert losses['distill.loss_distill_out'].item() == pytest.approx(
+        expected.item(), rel=1e-5)
+
+
 def test_apply_moves_the_teacher(teacher):
     path, _ = teacher
     model = _build(path).to(torch.float64)
@@ -357,8 +391,10 @@ def test_bad_input(teacher, tmp_path):
         _build(path, new_class_init='zeros')
     with pytest.raises(ValueError, match='needs teacher_checkpoint'):
         _build(None)
-    with pytest.raises(ValueError, match='must add classes'):
+    with pytest.raises(ValueError, match='a fixed classifier, which needs'):
         _build(path, num_classes=C_OLD)
+    with pytest.raises(ValueError, match='must add classes'):
+        _build(path, num_classes=C_OLD - 1)
     with pytest.raises(ValueError, match="variant='x'"):
         _build(path, distill_output=dict(variant='x'))
     with pytest.raises(ValueError, match='loss_weight=-1'):

@@ -156,6 +156,23 @@ def test_output_distill_at_label_resolution(logits, variant):
         OutputDistillLoss(resolution='input')
 
 
+def test_output_distill_fixed_head_sums_all_outputs_masks_by_c_old():
+    """A fixed classifier (teacher outputs == student outputs == 3, C_old =
+    2): the sum runs over all 3 teacher outputs, the mask keeps labels < 2.
+    """
+    student = torch.zeros(1, 3, 1, 2)
+    student[0, 2, 0, 0] = math.log(2.0)  # p = (1/4, 1/4, 1/2) at pixel 0
+    teacher = torch.zeros(1, 3, 1, 2)  # q = 1/3 everywhere
+    label = torch.tensor([[[1, 2]]])  # pixel 1 is the new class 2
+    loss = OutputDistillLoss(pixel_mask='old')
+    got = loss(student, teacher, label, num_old_classes=2)
+    expected = -(2 * math.log(0.25) + math.log(0.5)) / 3  # pixel 0 only
+    assert got.item() == pytest.approx(expected)
+    # Without C_old the mask would keep the new-class pixel too.
+    both = (expected + math.log(3)) / 2
+    assert loss(student, teacher, label).item() == pytest.approx(both)
+
+
 def test_output_distill_gradients():
     """d/dz of -sum_{c<C_old} q_c log softmax(z)_c is p_j sum(q) - q_j
     (with q_j = 0 for new classes); the teacher gets none."""

@@ -134,7 +134,8 @@ class OutputDistillLoss(nn.Module):
     def forward(self,
                 student_logits: Tensor,
                 teacher_logits: Tensor,
-                seg_label: Optional[Tensor] = None) -> Tensor:
+                seg_label: Optional[Tensor] = None,
+                num_old_classes: Optional[int] = None) -> Tensor:
         """Compute lambda'_D * L'_D.
 
         Args:
@@ -145,6 +146,12 @@ class OutputDistillLoss(nn.Module):
                 ``ignore_index`` = ignore), shape (N, H, W) or
                 (N, 1, H, W); needed only with
                 ``pixel_mask='old'``. Defaults to None.
+            num_old_classes (int, optional): C_old for the pixel mask:
+                labels below it are old. Defaults to the teacher's number
+                of outputs; a fixed classifier (the teacher already has an
+                output for every class, the authors' code) passes
+                |S_{k-1}|, and the distilled sum then runs over all the
+                teacher's outputs.
 
         Returns:
             Tensor: The weighted loss, a scalar.
@@ -197,7 +204,8 @@ class OutputDistillLoss(nn.Module):
                                  'seg_label; pass the labels or use '
                                  "pixel_mask='none'.")
             mask = _old_pixel_mask(
-                seg_label.to(per_pixel.device), per_pixel.shape[1:], num_old,
+                seg_label.to(per_pixel.device), per_pixel.shape[1:],
+                num_old if num_old_classes is None else num_old_classes,
                 self.ignore_index)
             loss = (per_pixel * mask).sum() / mask.sum().clamp(min=1)
         return self.loss_weight * loss

@@ -16,6 +16,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, SampleList,
                          add_prefix)
+from ..losses import OutputDistillLoss
 from ..utils import NEW_CLASS_INITS, grow_classifier_, infer_num_old_classes
 
 
@@ -156,9 +157,13 @@ class DistillEncoderDecoder(EncoderDecoder):
         freeze_encoder (bool): EF. Defaults to False.
         new_class_init (str): ``'default'`` (fresh init of the U_k rows) or
             ``'background'`` (MiB). Defaults to ``'default'``.
-        num_old_classes (int, optional): The expected C_old; when given, the
-            teacher checkpoint's class count must equal it.
-            Defaults to None.
+        num_old_classes (int, optional): C_old = |S_{k-1}|. When given, the
+            teacher checkpoint's class count must equal it -- unless the
+            checkpoint has as many outputs as the student: then the
+            classifier is *fixed* (the authors' code: every class has an
+            output from step 0 on, nothing grows), the student starts as an
+            exact copy of M_{k-1}, and C_old, which L'_D's pixel mask needs,
+            comes from here. Defaults to None.
         neck, auxiliary_head, train_cfg, test_cfg, data_preprocessor,
         pretrained, init_cfg: As ``EncoderDecoder`` (``pretrained`` is
             ignored, see ``backbone``).
@@ -217,7 +222,7 @@ class DistillEncoderDecoder(EncoderDecoder):
         # A tuple hides M_{k-1} from nn.Module's registration (see above).
         self._teacher = (teacher, )
 
-        grow_classifier_(self, teacher.state_dict(), self.num_old_classes,
+        grow_classifier_(self, teacher.state_dict(), self.teacher_classes,
                          new_class_init)
         self._encoder_shared: Optional[bool] = None
         self._encoder_stamp: Optional[tuple] = None
@@ -245,25 +250,37 @@ class DistillEncoderDecoder(EncoderDecoder):
         """Build M_{k-1} with C_old classes (read off its checkpoint) and
         load it strictly; frozen, in eval mode. Sets ``num_old_classes``."""
         teacher_state = _read_state_dict(checkpoint)
-        c_old = infer_num_old_classes(self.state_dict(), teacher_state,
-                                      self.num_classes)
-        if num_old_classes is not None and c_old != num_old_classes:
+        c_teacher = infer_num_old_classes(self.state_dict(), teacher_state,
+                                          self.num_classes)
+        fixed = c_teacher == self.num_classes
+        if fixed and (num_old_classes is None
+                      or not 0 < num_old_classes < self.num_classes):
             raise ValueError(
-                f'The teacher checkpoint {checkpoint!r} has {c_old} '
+                f'The teacher checkpoint {checkpoint!r} has as many outputs '
+                f'({c_teacher}) as the student: a fixed classifier, which '
+                'needs num_old_classes = |S_{k-1}| < num_classes (got '
+                f'{num_old_classes}); or set decode_head.num_classes to '
+                '|S_k| > |S_{k-1}| to grow it.')
+        if not fixed and num_old_classes is not None \
+                and c_teacher != num_old_classes:
+            raise ValueError(
+                f'The teacher checkpoint {checkpoint!r} has {c_teacher} '
                 f'classes but num_old_classes={num_old_classes}; point '
                 'teacher_checkpoint at the model of the previous step or fix '
                 'num_old_classes (|S_{k-1}|).')
-        if c_old >= self.num_classes:
+        if c_teacher > self.num_classes:
             raise ValueError(
-                f'The teacher checkpoint {checkpoint!r} has {c_old} '
+                f'The teacher checkpoint {checkpoint!r} has {c_teacher} '
                 f'classes, the student {self.num_classes}; step k must add '
                 'classes: set decode_head.num_classes to |S_k| > |S_{k-1}|.')
-        self.num_old_classes = c_old
+        self.num_old_classes = num_old_classes if fixed else c_teacher
+        self.teacher_classes = c_teacher
         teacher_cfg = dict(
             teacher_cfg,
-            decode_head=_with_num_classes(teacher_cfg['decode_head'], c_old),
+            decode_head=_with_num_classes(teacher_cfg['decode_head'],
+                                          c_teacher),
             auxiliary_head=_with_num_classes(teacher_cfg['auxiliary_head'],
-                                             c_old))
+                                             c_teacher))
         teacher = revert_sync_batchnorm(MODELS.build(teacher_cfg))
         load_state_dict(teacher, teacher_state, strict=True)
         teacher.requires_grad_(False)
@@ -288,7 +305,7 @@ class DistillEncoderDecoder(EncoderDecoder):
         (``'default'``) or are set as MiB does (``'background'``).
         """
         super().init_weights()
-        grow_classifier_(self, self.teacher.state_dict(), self.num_old_classes,
+        grow_classifier_(self, self.teacher.state_dict(), self.teacher_classes,
                          self.new_class_init)
         self._encoder_shared = None
 
@@ -381,8 +398,10 @@ class DistillEncoderDecoder(EncoderDecoder):
         if self.distill_output is not None:
             seg_label = torch.stack(
                 [sample.gt_sem_seg.data for sample in data_samples])
+            extra = dict(num_old_classes=self.num_old_classes) if isinstance(
+                self.distill_output, OutputDistillLoss) else dict()
             losses[self.distill_output.loss_name] = self.distill_output(
-                seg_logits, teacher_logits, seg_label)
+                seg_logits, teacher_logits, seg_label, **extra)
         if self.distill_feature is not None:
             student = self.decode_head._transform_inputs(feats)
             old = teacher.decode_head._transform_inputs(teacher_feats)
