@@ -3,6 +3,7 @@
     python tools/train_incremental.py configs/il/voc_19-1_ld.py
     python tools/train_incremental.py CONFIG --work-dir D --resume
     python tools/train_incremental.py CONFIG --check-splits
+    python tools/train_incremental.py CONFIG --dry-run
     torchrun --nproc_per_node 4 tools/train_incremental.py CONFIG \
         --launcher pytorch
 """
@@ -14,7 +15,7 @@ import sys
 from mmengine.config import Config, DictAction
 
 from mmseg_incremental.experiment import (IncrementalExperiment, check_splits,
-                                          init_distributed)
+                                          describe_plan, init_distributed)
 from mmseg_incremental.reporting import write_report
 
 
@@ -42,6 +43,11 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='count each step\'s training images, compare them with the '
         'authors\' VOC lists, and exit (no training)')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='print each step\'s classes, image counts, iterations, lr, '
+        'batch, teacher and init, and exit (no training)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -61,6 +67,9 @@ def main() -> None:
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
+    if args.dry_run:
+        print(describe_plan(cfg, osp.abspath(work_dir)))
+        return
     init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     IncrementalExperiment(
         cfg, work_dir, resume=args.resume, on_summary=write_report).run()

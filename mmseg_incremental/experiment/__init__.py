@@ -1,4 +1,5 @@
 from .check_splits import check_splits, train_split_sizes
+from .dry_run import describe_plan
 from .incremental_experiment import IncrementalExperiment, init_distributed
 from ..planning import (build_step_config, experiment_task, list_steps,
                         step0_fingerprint_source)
@@ -10,5 +11,5 @@ __all__ = [
     'IncrementalExperiment', 'init_distributed', 'build_step_config',
     'experiment_task', 'list_steps', 'step0_fingerprint_source', 'Step0Store',
     'metrics_to_summary', 'method_name', 'write_summary', 'run_methods',
-    'check_splits', 'train_split_sizes'
+    'check_splits', 'train_split_sizes', 'describe_plan'
 ]
