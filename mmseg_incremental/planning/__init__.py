@@ -7,6 +7,7 @@ the user's top-level ``data_root``/``crop_size``/``pretrained``/
 step; ``init_files`` hashes and reports step 0's initialisation. Nothing
 here runs a model: :mod:`mmseg_incremental.experiment` does.
 """
+from .deploy import deploy_config
 from .init_files import file_sha256, init_message, init_sources
 from .plan import (EXPERIMENT_KEYS, build_step_config,
                    experiment_fingerprint_source, experiment_task, fingerprint,
@@ -20,5 +21,5 @@ __all__ = [
     'experiment_task', 'fingerprint', 'iter_incremental_datasets',
     'list_steps', 'step0_fingerprint_source', 'step_iters', 'file_sha256',
     'init_message', 'init_sources', 'per_process_batch', 'total_batch',
-    'patch_schedule'
+    'patch_schedule', 'deploy_config'
 ]
