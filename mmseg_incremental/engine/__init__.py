@@ -1,3 +1,3 @@
-from .hooks import FreezeEncoderHook
+from .hooks import AtomicCheckpointHook, FreezeEncoderHook
 
-__all__ = ['FreezeEncoderHook']
+__all__ = ['AtomicCheckpointHook', 'FreezeEncoderHook']

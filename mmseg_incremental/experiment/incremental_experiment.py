@@ -3,12 +3,15 @@
 .. code:: text
 
     IncrementalExperiment.run()
+     ├─ lock_work_dir()            D writable? D/experiment.lock: one run
      ├─ _claim_work_dir()          D/experiment.json: refuse another config
      └─ for k in 0..K:
          ├─ D/step_k/step_done.json exists -> keep it (resume)
-         ├─ k == 0 and the step-0 store has M_0 -> reuse it, evaluate
+         ├─ k == 0: Step0Store.reserve -> the store has M_0 (or gets it
+         │    from an experiment training it now) -> reuse it, evaluate
          └─ else build_step_config(k, teacher = M_{k-1}) -> Runner
-              .train() (resumed from D/step_k/last_checkpoint if asked)
+              .train() (resumed from D/step_k's newest loadable
+                        checkpoint if asked: find_resume_checkpoint)
               .val()   -> IncrementalIoUMetric -> D/step_k/step_done.json
          -> D/summary.json, D/report.md, plots
 
@@ -16,23 +19,26 @@ Only the last model M_{k-1} is handed to step k (the paper keeps no old
 images and no older models).
 """
 import json
+import logging
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import (barrier, get_rank, get_world_size, init_dist,
-                           is_distributed)
+from mmengine.dist import (barrier, broadcast_object_list, get_rank,
+                           get_world_size, init_dist, is_distributed)
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .plan import (build_step_config, experiment_fingerprint_source,
-                   experiment_task, fingerprint, list_steps,
-                   step0_fingerprint_source)
-from .init_files import init_message
-from .step0_store import Step0Store
+from ..planning import (build_step_config, deploy_config,
+                        experiment_fingerprint_source, experiment_task,
+                        fingerprint, init_message, list_steps,
+                        step0_fingerprint_source)
+from .resume import find_resume_checkpoint
+from .step0_store import WAIT_TIMEOUT_S, Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
+from .work_dir_lock import lock_work_dir
 
 DONE_FILE = 'step_done.json'
 
@@ -65,21 +71,27 @@ class IncrementalExperiment:
         cfg (Config): An experiment config (see :mod:`.plan`).
         work_dir (str): The experiment's folder ``D``.
         resume (bool): Continue a stopped experiment in ``D``: finished
-            steps are kept, the current one resumes from its last
-            checkpoint. Defaults to False.
+            steps are kept, the current one resumes from its newest
+            loadable checkpoint (or restarts from its teacher when none
+            is left). Defaults to False.
         on_summary (callable, optional): Called on rank 0 as
             ``on_summary(work_dir, summary)`` after every step, once
             ``summary.json`` is written (e.g.
             :func:`mmseg_incremental.reporting.write_report`).
             Defaults to None.
+
+    A run holds ``D/experiment.lock`` (:func:`lock_work_dir`) from start to
+    end: a second run on ``D`` is refused at once, naming the holder. The
+    config's ``step0_store_timeout`` (seconds, default one day) bounds the
+    wait for an M_0 that another experiment is training.
     """
 
-    def __init__(self,
-                 cfg: Config,
-                 work_dir: str,
-                 resume: bool = False,
-                 on_summary: Optional[Callable[[str, dict], None]] = None
-                 ) -> None:
+    def __init__(
+            self,
+            cfg: Config,
+            work_dir: str,
+            resume: bool = False,
+            on_summary: Optional[Callable[[str, dict], None]] = None) -> None:
         self.cfg = cfg
         self.work_dir = osp.abspath(work_dir)
         self.resume = resume
@@ -88,6 +100,8 @@ class IncrementalExperiment:
         store = cfg.get('step0_store') or osp.join(
             osp.dirname(self.work_dir), 'step0_store')
         self.store = Step0Store(store)
+        self.store_timeout = float(
+            cfg.get('step0_store_timeout', WAIT_TIMEOUT_S))
         self.steps: List[dict] = []
 
     # ------------------------------------------------------------------
@@ -129,9 +143,13 @@ class IncrementalExperiment:
             return
         if get_rank() == 0:
             os.makedirs(self.work_dir, exist_ok=True)
-            dump_json(meta, dict(
-                fingerprint=digest, config=self.cfg.filename,
-                task=self.task.to_dict(), world_size=world_size))
+            dump_json(
+                meta,
+                dict(
+                    fingerprint=digest,
+                    config=self.cfg.filename,
+                    task=self.task.to_dict(),
+                    world_size=world_size))
         barrier()
 
     # ------------------------------------------------------------------
@@ -142,18 +160,46 @@ class IncrementalExperiment:
         runner = Runner.from_cfg(step_cfg)
         if get_rank() == 0:  # runs under mmseg's stock tools/train.py too
             step_cfg.dump(osp.join(self._step_dir(step), 'step_config.py'))
+            # M_k alone (no teacher): mmseg's init_model, MMSegInferencer
+            # and tools/test.py run it with the step's checkpoint.
+            deploy_config(step_cfg).dump(
+                osp.join(self._step_dir(step), 'deploy_config.py'))
         return runner
+
+    def _resume_point(
+            self, step: int,
+            teacher: Optional[str]) -> Tuple[dict, Optional[Tuple[str, int]]]:
+        """The Runner arguments that resume ``step`` (``{}``: train it from
+        the start) and the ``(line, log level)`` that says so (None for a
+        step not begun)."""
+        step_dir = self._step_dir(step)
+        if not self.resume or not osp.isdir(step_dir):
+            return dict(), None
+        box = [find_resume_checkpoint(step_dir) if get_rank() == 0 else None]
+        broadcast_object_list(box)  # rank 0 reads, every rank resumes
+        point = box[0]
+        if point.checkpoint is None:
+            origin = (f'its teacher M_{step - 1} ({teacher})'
+                      if step else 'its initialisation')
+            return dict(), (f'Step {step}: {point.problem}; no loadable '
+                            'checkpoint is left, so the step restarts from '
+                            f'{origin}.', logging.WARNING)
+        note = (f'Step {step}: resuming from {point.checkpoint}.',
+                logging.INFO)
+        if point.problem:
+            note = (f'Step {step}: {point.problem}; resuming from '
+                    f'{point.checkpoint}, the newest loadable checkpoint of '
+                    'the step.', logging.WARNING)
+        # Name the checkpoint: with a load_from set, mmengine's Runner would
+        # resume from load_from instead of the step's own.
+        return dict(resume=True, load_from=point.checkpoint), note
 
     def _train_step(self, step: int, teacher: Optional[str]) -> dict:
         step_dir = self._step_dir(step)
-        last = osp.join(step_dir, 'last_checkpoint')
-        extra = dict()
-        if self.resume and osp.isfile(last):
-            # Name the checkpoint: with a load_from set, mmengine's Runner
-            # would resume from load_from instead of the step's own.
-            with open(last) as f:
-                extra = dict(resume=True, load_from=f.read().strip())
+        extra, note = self._resume_point(step, teacher)
         runner = self._runner(step, teacher, **extra)
+        if note is not None:  # by the step's runner: in its log file too
+            print_log(note[0], logger='current', level=note[1])
         if step == 0 and not extra:
             text, level = init_message(runner.cfg)
             print_log(text, logger='current', level=level)
@@ -167,13 +213,11 @@ class IncrementalExperiment:
                 "default CheckpointHook's save_last=True.")
         return dict(checkpoint=checkpoint, metrics=metrics)
 
-    def _reuse_step0(self, source: dict) -> Optional[dict]:
-        stored = self.store.lookup(source)
-        if stored is None:
-            return None
-        print_log(f'Reusing M_0 from {stored} (same model, step-0 data and '
-                  'schedule); evaluating it on this experiment\'s split.',
-                  logger='current')
+    def _reuse_step0(self, stored: str) -> dict:
+        print_log(
+            f'Reusing M_0 from {stored} (same model, step-0 data and '
+            'schedule); evaluating it on this experiment\'s split.',
+            logger='current')
         runner = self._runner(0, None, load_from=stored)
         return dict(checkpoint=stored, metrics=runner.val(), reused=True)
 
@@ -182,14 +226,17 @@ class IncrementalExperiment:
         if osp.isfile(done_file):
             with open(done_file) as f:
                 return json.load(f)
-        result = None
-        source = step0_fingerprint_source(self.cfg) if step == 0 else None
-        if step == 0:
-            result = self._reuse_step0(source)
-        if result is None:
+        if step > 0:
             result = self._train_step(step, teacher)
-            if step == 0 and get_rank() == 0:
-                self.store.publish(source, result['checkpoint'])
+        else:
+            source = step0_fingerprint_source(self.cfg)
+            with self.store.reserve(source, self.store_timeout) as stored:
+                if stored is not None:
+                    result = self._reuse_step0(stored)
+                else:
+                    result = self._train_step(step, teacher)
+                    if get_rank() == 0:
+                        self.store.publish(source, result['checkpoint'])
         result['step'] = step
         if get_rank() == 0:
             os.makedirs(self._step_dir(step), exist_ok=True)
@@ -199,6 +246,14 @@ class IncrementalExperiment:
 
     def run(self) -> Dict:
         """Run (or resume) every step; returns the summary dict."""
+        lock = lock_work_dir(self.work_dir)
+        try:
+            return self._run_steps()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_steps(self) -> Dict:
         self._claim_work_dir()
         teacher = None
         summary = None

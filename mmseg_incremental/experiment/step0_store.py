@@ -11,23 +11,40 @@ and ``<root>/<hash[:16]>/M0.pth`` (weights only). A lookup re-reads
 ``source.json`` and reuses the entry only when it equals the asking
 experiment's source exactly, so a hash collision or a hand-edited entry is
 never served.
+
+Experiments that start together and need the same M_0 train it once: the
+one that trains holds ``<root>/<hash[:16]>.lock`` (:class:`ProcessLock`)
+until its entry is published; the others wait for it (:meth:`reserve`),
+then reuse the entry, or train their own after ``timeout`` seconds or when
+the holder ended without publishing. Every file of an entry is written
+atomically, so concurrent publishers leave one complete entry.
 """
+import contextlib
+import itertools
 import json
 import os
 import os.path as osp
 import shutil
-from typing import Optional
+import time
+from typing import Iterator, Optional
 
+from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.logging import print_log
 
-from .plan import _plain, fingerprint
+from ..planning.plan import _plain, fingerprint
+from ..utils.atomic_io import atomic_path
+from .process_lock import ProcessLock
+from .work_dir_lock import check_writable
+
+#: How long an experiment waits for another one's M_0 (seconds).
+WAIT_TIMEOUT_S = 24 * 3600.0
 
 
 class Step0Store:
     """Find or publish M_0 checkpoints by the fingerprint of step 0.
 
     Args:
-        root (str): The store's folder (created on first publish).
+        root (str): The store's folder (created on first use).
     """
 
     def __init__(self, root: str) -> None:
@@ -57,10 +74,84 @@ class Step0Store:
         """Copy ``checkpoint`` into the store; returns the stored path."""
         entry = self._entry(source)
         os.makedirs(entry, exist_ok=True)
-        tmp = osp.join(entry, 'M0.pth.tmp')
-        shutil.copyfile(checkpoint, tmp)
-        with open(osp.join(entry, 'source.json'), 'w') as f:
-            json.dump(_plain(source), f, indent=1, sort_keys=True,
-                      default=repr)
-        os.replace(tmp, osp.join(entry, 'M0.pth'))
-        return osp.join(entry, 'M0.pth')
+        with atomic_path(osp.join(entry, 'source.json')) as tmp:
+            with open(tmp, 'w') as f:
+                json.dump(
+                    _plain(source), f, indent=1, sort_keys=True, default=repr)
+        stored = osp.join(entry, 'M0.pth')
+        with atomic_path(stored) as tmp:
+            shutil.copyfile(checkpoint, tmp)
+        return stored
+
+    @contextlib.contextmanager
+    def reserve(self,
+                source: dict,
+                timeout: float = WAIT_TIMEOUT_S,
+                poll: float = 1.0) -> Iterator[Optional[str]]:
+        """Hold ``source``'s entry while this experiment decides, and
+        trains, its M_0. Called by every rank; rank 0 takes the lock.
+
+        .. code:: python
+
+            with store.reserve(source) as stored:
+                if stored is None:  # train M_0, then
+                    store.publish(source, checkpoint)
+
+        Args:
+            source (dict): :func:`plan.step0_fingerprint_source`.
+            timeout (float): Seconds to wait for another experiment that
+                trains this M_0; then this one trains its own. Defaults to
+                :data:`WAIT_TIMEOUT_S`.
+            poll (float): Seconds between two tries. Defaults to 1.
+
+        Yields:
+            str | None: The stored M_0 (reuse it), or None (train it).
+        """
+        lock, problem = None, [None]
+        if get_rank() == 0:
+            problem[0] = check_writable(self.root)
+            lock = ProcessLock(self._entry(source) + '.lock')
+        broadcast_object_list(problem)
+        if problem[0] is not None:
+            raise RuntimeError(
+                f'The step-0 store {self.root} is not writable '
+                f'({problem[0]}); set step0_store to a writable folder. '
+                'Nothing was trained.')
+        self._wait(lock, source, timeout, poll)
+        stored = [self.lookup(source) if lock is not None else None]
+        broadcast_object_list(stored)
+        if stored[0] is not None and lock is not None:
+            lock.release()  # nothing to train: let the others read it
+        try:
+            yield stored[0]
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _wait(self, lock: Optional[ProcessLock], source: dict, timeout: float,
+              poll: float) -> None:
+        """Return on every rank once rank 0 holds ``lock`` (``None`` on the
+        other ranks) or waited ``timeout`` seconds for its holder."""
+        deadline = time.monotonic() + timeout
+        state = ['waiting']
+        for attempt in itertools.count():
+            if lock is not None:
+                state[0] = 'locked' if lock.try_acquire() else (
+                    'timed out' if time.monotonic() >= deadline else 'waiting')
+            broadcast_object_list(state)  # all ranks wait together
+            if state[0] != 'waiting':
+                break
+            if lock is not None and attempt == 0:
+                print_log(
+                    f'Waiting for M_0 of {self._entry(source)}: another '
+                    f'experiment trains it ({lock.holder()}); this one '
+                    'reuses it once published, or trains its own after '
+                    f'{timeout:.0f} s.',
+                    logger='current')
+            time.sleep(poll)
+        if lock is not None and state[0] == 'timed out':
+            print_log(
+                f'No M_0 in {self._entry(source)} after {timeout:.0f} s of '
+                f'waiting for {lock.holder()}; training M_0 here (the store '
+                'keeps one complete entry).',
+                logger='current')

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 from mmengine.config import Config, ConfigDict
 
 from ..tasks import IncrementalTask
+from ..utils.atomic_io import atomic_path
 
 SUMMARY_METRICS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_new',
                    'mIoU_old_nobg', 'mIoU_step', 'hIoU')
@@ -50,10 +51,11 @@ def method_name(cfg: Config) -> str:
 
 
 def dump_json(path: str, obj) -> None:
-    """Write ``obj`` as JSON atomically (a reader never sees half a file)."""
-    with open(path + '.tmp', 'w') as f:
-        json.dump(obj, f, indent=2, default=repr)
-    os.replace(path + '.tmp', path)
+    """Write ``obj`` as JSON atomically: a reader never sees half a file,
+    and a failed write (a full disk) leaves the previous file intact."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w') as f:
+            json.dump(obj, f, indent=2, default=repr)
 
 
 def metrics_to_summary(task: IncrementalTask, step: int,

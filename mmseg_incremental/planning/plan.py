@@ -47,8 +47,8 @@ from .scalars import (apply_crop_size, apply_data_root, apply_pretrained,
 #: Top-level keys of an experiment config that are not mmengine's.
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
-                   'step0_store', 'max_step', 'method', 'lr_decay_horizon',
-                   'classifier')
+                   'step0_store', 'step0_store_timeout', 'max_step', 'method',
+                   'lr_decay_horizon', 'classifier')
 CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
@@ -261,8 +261,8 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
     """Everything of the config except where and how it runs."""
     src = _plain(cfg.to_dict())
     for key in ('work_dir', 'launcher', 'resume', 'load_from', 'step0_store',
-                'env_cfg', 'default_hooks', 'log_level', 'visualizer',
-                'log_processor'):
+                'step0_store_timeout', 'env_cfg', 'default_hooks', 'log_level',
+                'visualizer', 'log_processor'):
         src.pop(key, None)
     step0 = build_step_config(cfg, 0, work_dir='')
     src['init'] = init_sources(step0)  # the files' content, not their path

@@ -43,21 +43,25 @@ def test_steps_chain_teachers_and_summary(embedded_voc, tmp_path):
 
 def test_step0_is_reused_not_retrained(embedded_voc, tmp_path):
     store = str(tmp_path / 'store')
-    ft = tiny_cfg('bench_15-1_ft.py', embedded_voc, max_step=1,
-                  step0_store=store)
-    ld = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=1,
-                  step0_store=store)
+    ft = tiny_cfg(
+        'bench_15-1_ft.py', embedded_voc, max_step=1, step0_store=store)
+    ld = tiny_cfg(
+        'bench_15-1_ld.py', embedded_voc, max_step=1, step0_store=store)
     a = IncrementalExperiment(ft, str(tmp_path / 'ft')).run()
     b = IncrementalExperiment(ld, str(tmp_path / 'ld')).run()
     done = load(tmp_path / 'ld' / 'step_0' / 'step_done.json')
     assert done.get('reused') is True
     assert done['checkpoint'].startswith(store)
-    assert not any(f.startswith('iter_')
-                   for f in os.listdir(tmp_path / 'ld' / 'step_0'))
+    assert not any(
+        f.startswith('iter_') for f in os.listdir(tmp_path / 'ld' / 'step_0'))
     assert a['steps'][0]['metrics'] == b['steps'][0]['metrics']
     # A different step-0 schedule is not reused.
-    other = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=0,
-                     step0_store=store, lr_step0=0.5)
+    other = tiny_cfg(
+        'bench_15-1_ld.py',
+        embedded_voc,
+        max_step=0,
+        step0_store=store,
+        lr_step0=0.5)
     IncrementalExperiment(other, str(tmp_path / 'other')).run()
     assert 'reused' not in load(tmp_path / 'other' / 'step_0' /
                                 'step_done.json')
@@ -90,7 +94,10 @@ class KillAtIterHook(Hook):
         self.step_dir = step_dir
         self.at_iter = at_iter
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         if runner.work_dir.endswith(self.step_dir) and \
                 runner.iter + 1 == self.at_iter:
@@ -98,23 +105,24 @@ class KillAtIterHook(Hook):
 
 
 def test_resume_after_kill_gives_same_metrics(embedded_voc, tmp_path):
-    overrides = dict(max_step=1, iters_per_class=4,
-                     step0_store=str(tmp_path / 'store_a'))
+    overrides = dict(
+        max_step=1, iters_per_class=4, step0_store=str(tmp_path / 'store_a'))
     full = IncrementalExperiment(
         tiny_cfg('bench_15-1_ld.py', embedded_voc, **overrides),
         str(tmp_path / 'full')).run()
 
     overrides['step0_store'] = str(tmp_path / 'store_b')
     cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, **overrides)
-    cfg.custom_hooks = [dict(type='KillAtIterHook', step_dir='step_1',
-                             at_iter=2)]
+    cfg.custom_hooks = [
+        dict(type='KillAtIterHook', step_dir='step_1', at_iter=2)
+    ]
     with pytest.raises(_Killed):
         IncrementalExperiment(cfg, str(tmp_path / 'killed')).run()
     assert (tmp_path / 'killed' / 'step_1' / 'last_checkpoint').is_file()
     assert not (tmp_path / 'killed' / 'step_1' / 'step_done.json').exists()
     step0 = load(tmp_path / 'killed' / 'step_0' / 'step_done.json')
-    resumed = IncrementalExperiment(cfg, str(tmp_path / 'killed'),
-                                    resume=True).run()
+    resumed = IncrementalExperiment(
+        cfg, str(tmp_path / 'killed'), resume=True).run()
     assert load(tmp_path / 'killed' / 'step_0' / 'step_done.json') == step0
     for a, b in zip(full['steps'], resumed['steps']):
         assert a['metrics'] == b['metrics']

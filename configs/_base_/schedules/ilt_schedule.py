@@ -5,7 +5,7 @@
 # schedulers that run to the end of training (here the poly) to each
 # step's length, sets their eta_min to lr_min and the optimizer's lr to the
 # step's, and keeps anything else a user adds (a warmup LinearLR, say) as
-# written (mmseg_incremental/experiment/schedule.py). The lengths written
+# written (mmseg_incremental/planning/schedule.py). The lengths written
 # here (20 classes, VOC 19-1's step 0) only make the file a complete mmseg
 # config; each step's step_config.py holds its real schedule.
 iters_per_class = 1000
@@ -34,8 +34,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook, written crash-safe (temporary file, fsync,
+    # rename; last_checkpoint updated before an old checkpoint goes).
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=1000,
+        type='AtomicCheckpointHook',
+        by_epoch=False,
+        interval=1000,
         max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
