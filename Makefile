@@ -43,6 +43,7 @@ test: $(STAMP) $(LABELME_SDIST)
 
 lint: $(STAMP)
 	$(PY) -m flake8 mmseg_incremental tools tests benchmarks
+	$(PY) -m yapf --diff -r mmseg_incremental tools tests benchmarks
 
 clean:
 	rm -rf $(VENV) .cache work_dirs

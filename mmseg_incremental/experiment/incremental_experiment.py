@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import os.path as osp
+import uuid
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -157,6 +158,12 @@ class IncrementalExperiment:
         step_cfg = build_step_config(self.cfg, step, self._step_dir(step),
                                      teacher)
         step_cfg.merge_from_dict(extra)
+        if isinstance(step_cfg.get('visualizer'), dict):
+            # mmseg names its visualizer 'visualizer', and mmengine hands an
+            # existing instance of that name to every later Runner of the
+            # process: its save_dir (vis_data/) would stay the first step's.
+            step_cfg.visualizer['name'] = \
+                f'{step_cfg.experiment_name}_{uuid.uuid4().hex[:12]}'
         runner = Runner.from_cfg(step_cfg)
         if get_rank() == 0:  # runs under mmseg's stock tools/train.py too
             step_cfg.dump(osp.join(self._step_dir(step), 'step_config.py'))

@@ -39,6 +39,11 @@ def test_steps_chain_teachers_and_summary(embedded_voc, tmp_path):
         assert ckpt['state_dict']['decode_head.aspp.0.weight'].shape[0] == \
             16 + k
     assert (tmp_path / 'ld' / 'report.md').is_file()
+    # Every step's Runner logs into its own folder (mmengine would hand the
+    # first step's visualizer, and its vis_data/ folder, to later Runners).
+    for k in (0, 1, 2):
+        assert list(
+            (tmp_path / 'ld' / f'step_{k}').glob('*/vis_data/config.py')), k
 
 
 def test_step0_is_reused_not_retrained(embedded_voc, tmp_path):
