@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import os.path as osp
-import uuid
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -39,6 +38,7 @@ from ..planning import (build_step_config, deploy_config,
 from .resume import find_resume_checkpoint
 from .step0_store import WAIT_TIMEOUT_S, Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
+from .visualizer import unique_visualizer
 from .work_dir_lock import lock_work_dir
 
 DONE_FILE = 'step_done.json'
@@ -158,12 +158,7 @@ class IncrementalExperiment:
         step_cfg = build_step_config(self.cfg, step, self._step_dir(step),
                                      teacher)
         step_cfg.merge_from_dict(extra)
-        if isinstance(step_cfg.get('visualizer'), dict):
-            # mmseg names its visualizer 'visualizer', and mmengine hands an
-            # existing instance of that name to every later Runner of the
-            # process: its save_dir (vis_data/) would stay the first step's.
-            step_cfg.visualizer['name'] = \
-                f'{step_cfg.experiment_name}_{uuid.uuid4().hex[:12]}'
+        unique_visualizer(step_cfg)
         runner = Runner.from_cfg(step_cfg)
         if get_rank() == 0:  # runs under mmseg's stock tools/train.py too
             step_cfg.dump(osp.join(self._step_dir(step), 'step_config.py'))

@@ -1,0 +1,82 @@
+"""Evaluate finished steps again under another protocol, without training.
+
+Protocols disagree across papers (ILT keeps only images of seen classes,
+MiB ignores unseen pixels, PLOP counts them as background; DESIGN §1), so a
+finished experiment can be scored under each: every chosen step's
+``deploy_config.py`` (M_k alone) is evaluated on the step's validation
+split under ``eval_protocol``, from the step's own checkpoint. The result
+goes to ``D/eval_<protocol>/summary.json`` (same schema, its
+``eval_protocol`` saying which), beside the original.
+"""
+import copy
+import json
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ..datasets import EVAL_PROTOCOLS
+from ..planning import deploy_config, iter_incremental_datasets
+from ..tasks import get_task
+from .summary import dump_json, metrics_to_summary
+from .visualizer import unique_visualizer
+
+
+def _step_config(step_dir: str) -> Config:
+    path = osp.join(step_dir, 'deploy_config.py')
+    if osp.isfile(path):
+        return Config.fromfile(path)
+    return deploy_config(Config.fromfile(osp.join(step_dir, 'step_config.py')))
+
+
+def reevaluate(work_dir: str,
+               eval_protocol: str,
+               steps: Optional[Sequence[int]] = None) -> dict:
+    """Evaluate finished steps of ``work_dir`` under ``eval_protocol``.
+
+    Args:
+        work_dir (str): A finished (or partly finished) experiment ``D``.
+        eval_protocol (str): ``seen_only``, ``mask_unseen`` or
+            ``unseen_as_background``.
+        steps (Sequence[int], optional): The steps; all finished ones by
+            default.
+
+    Returns:
+        dict: The new summary (also written to ``D/eval_<protocol>/``).
+    """
+    if eval_protocol not in EVAL_PROTOCOLS:
+        raise ValueError(f'eval_protocol={eval_protocol!r} is unknown; use '
+                         f'one of {", ".join(EVAL_PROTOCOLS)}.')
+    with open(osp.join(work_dir, 'summary.json')) as f:
+        original = json.load(f)
+    done = [s['step'] for s in original['steps']]
+    steps = done if steps is None else list(steps)
+    missing = sorted(set(steps) - set(done))
+    if missing:
+        raise ValueError(f'Steps {missing} of {work_dir} are not finished; '
+                         f'finished: {done}.')
+    task = get_task(original['dataset'], dict(steps=original['task_steps']))
+    out_dir = osp.join(work_dir, f'eval_{eval_protocol}')
+    entries = []
+    for step in steps:
+        step_dir = osp.join(work_dir, f'step_{step}')
+        with open(osp.join(step_dir, 'step_done.json')) as f:
+            checkpoint = json.load(f)['checkpoint']
+        cfg = _step_config(step_dir)
+        for split in ('val', 'test'):
+            for ds in iter_incremental_datasets(
+                    cfg.get(f'{split}_dataloader', {})):
+                ds['eval_protocol'] = eval_protocol
+        cfg.work_dir = osp.join(out_dir, f'step_{step}')
+        cfg.load_from = checkpoint
+        unique_visualizer(cfg)
+        metrics = Runner.from_cfg(cfg).val()
+        entries.append(metrics_to_summary(task, step, metrics))
+    summary = copy.deepcopy(original)
+    summary.update(
+        eval_protocol=eval_protocol,
+        steps=entries,
+        reevaluated_from=osp.abspath(work_dir))
+    dump_json(osp.join(out_dir, 'summary.json'), summary)
+    return summary
