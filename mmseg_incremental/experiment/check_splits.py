@@ -3,6 +3,7 @@ authors' lists (:mod:`mmseg_incremental.datasets.reference_splits`)."""
 from typing import List, Tuple
 
 from mmengine.config import Config
+from mmengine.dataset import BaseDataset
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 
@@ -11,16 +12,20 @@ from ..planning import (build_step_config, experiment_task,
                         iter_incremental_datasets)
 
 
+def step_dataset(loader: dict) -> BaseDataset:
+    """Build the incremental dataset of a step's dataloader config."""
+    init_default_scope('mmseg')
+    return DATASETS.build(next(iter_incremental_datasets(loader)))
+
+
 def train_split_sizes(cfg: Config) -> List[int]:
     """The number of training images of every step of ``cfg``'s task."""
-    init_default_scope('mmseg')
     task = experiment_task(cfg)
     counts = []
     for step in range(task.num_steps):
         step_cfg = build_step_config(
             cfg, step, work_dir='', teacher_checkpoint='unused.pth')
-        ds_cfg = next(iter_incremental_datasets(step_cfg.train_dataloader))
-        counts.append(len(DATASETS.build(ds_cfg)))
+        counts.append(len(step_dataset(step_cfg.train_dataloader)))
     return counts
 
 

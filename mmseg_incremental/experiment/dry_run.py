@@ -7,11 +7,10 @@ from typing import List
 
 from mmengine.config import Config
 from mmengine.dist import get_world_size
-from mmengine.registry import init_default_scope
-from mmseg.registry import DATASETS
 
 from ..planning import (build_step_config, experiment_task, init_message,
-                        iter_incremental_datasets, step_iters, total_batch)
+                        step_iters, total_batch)
+from .check_splits import step_dataset
 
 
 def _lr_range(step_cfg: Config) -> str:
@@ -32,13 +31,8 @@ def _lr_range(step_cfg: Config) -> str:
     return f'lr {lr:.3g} -> {end:.3g} ({", ".join(names) or "constant"})'
 
 
-def _dataset(loader: dict):
-    return DATASETS.build(next(iter_incremental_datasets(loader)))
-
-
 def describe_plan(cfg: Config, work_dir: str) -> str:
     """One block of lines per step: classes, images, schedule, teacher."""
-    init_default_scope('mmseg')
     task = experiment_task(cfg)
     world = get_world_size()
     lines: List[str] = [
@@ -55,8 +49,8 @@ def describe_plan(cfg: Config, work_dir: str) -> str:
         step_cfg = build_step_config(cfg, step,
                                      osp.join(work_dir, f'step_{step}'),
                                      teacher if step else None)
-        train = _dataset(step_cfg.train_dataloader)
-        val = _dataset(step_cfg.val_dataloader)
+        train = step_dataset(step_cfg.train_dataloader)
+        val = step_dataset(step_cfg.val_dataloader)
         new = [
             train.metainfo['classes'][i]
             for i in task.step_output_indices(step)[step]

@@ -52,6 +52,14 @@ def _pretrained_paths(model: dict) -> List[Tuple[str, str]]:
     return found
 
 
+def _init_refs(step_cfg: Config) -> List[Tuple[str, str]]:
+    """(where, file) of every pretrained checkpoint and of ``load_from``."""
+    refs = _pretrained_paths(step_cfg.get('model', {}))
+    if step_cfg.get('load_from'):
+        refs.append(('load_from', step_cfg['load_from']))
+    return refs
+
+
 def init_sources(step_cfg: Config) -> Dict[str, Optional[str]]:
     """Every initialisation file of a step config with its content hash.
 
@@ -64,11 +72,8 @@ def init_sources(step_cfg: Config) -> Dict[str, Optional[str]]:
         FileNotFoundError: A local file that does not exist (nothing would
             be loaded and M_0 would silently start from random weights).
     """
-    refs = _pretrained_paths(step_cfg.get('model', {}))
-    if step_cfg.get('load_from'):
-        refs.append(('load_from', step_cfg['load_from']))
     out = {}
-    for where, path in refs:
+    for where, path in _init_refs(step_cfg):
         path = str(path)
         if _URI.match(path):
             out[where] = f'uri:{path}'
@@ -86,9 +91,7 @@ def init_sources(step_cfg: Config) -> Dict[str, Optional[str]]:
 def init_message(step_cfg: Config) -> Tuple[str, int]:
     """The line step 0 logs about its initialisation, and its level."""
     sources = init_sources(step_cfg)
-    refs = dict(_pretrained_paths(step_cfg.get('model', {})))
-    if step_cfg.get('load_from'):
-        refs['load_from'] = step_cfg['load_from']
+    refs = dict(_init_refs(step_cfg))
     if sources:
         text = '; '.join(f'{where}={refs[where]} ({sources[where]})'
                          for where in sources)

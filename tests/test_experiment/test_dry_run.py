@@ -1,11 +1,8 @@
 """--dry-run: the plan of every step, without training or writing."""
-import os
 import os.path as osp
-import subprocess
-import sys
 
 from mmseg_incremental.experiment import describe_plan, train_split_sizes
-from test_experiment.utils import ROOT, tiny_cfg
+from test_experiment.utils import ROOT, run_tool, tiny_cfg
 
 
 def test_describe_plan_values(embedded_voc, tmp_path):
@@ -29,18 +26,10 @@ def test_describe_plan_values(embedded_voc, tmp_path):
 
 
 def test_dry_run_flag_trains_nothing(embedded_voc, tmp_path):
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'tools/train_incremental.py'),
-        osp.join(ROOT, 'configs/embedded/bench_19-1_ld.py'), '--dry-run',
-        '--work-dir',
-        str(tmp_path / 'w'), '--cfg-options', f'data_root={embedded_voc}',
-        'lr_decay_horizon=20'
-    ],
-                          capture_output=True,
-                          text=True,
-                          timeout=300,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = run_tool('train_incremental.py',
+                    osp.join(ROOT, 'configs/embedded/bench_19-1_ld.py'),
+                    '--dry-run', '--work-dir', tmp_path / 'w', '--cfg-options',
+                    f'data_root={embedded_voc}', 'lr_decay_horizon=20')
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'step 1: new tvmonitor (1); seen 21 classes' in proc.stdout
     # 40 iterations of an 800-iteration poly from 0.01 to 1e-4:

@@ -1,9 +1,6 @@
 """Re-evaluating finished steps under each protocol, against an
 independent computation (mmseg's init_model + numpy confusion)."""
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ from mmseg.registry import DATASETS
 
 from mmseg_incremental.experiment import IncrementalExperiment
 from mmseg_incremental.experiment.reevaluate import reevaluate
-from test_experiment.utils import ROOT, load, tiny_cfg
+from test_experiment.utils import load, run_tool, tiny_cfg
 
 
 def _independent_miou(step_dir: str, checkpoint: str, protocol: str):
@@ -68,15 +65,8 @@ def test_reevaluate_protocols(embedded_voc, tmp_path):
                | {same['steps'][0]['metrics']['mIoU']}) == 3
     with pytest.raises(ValueError, match='not finished'):
         reevaluate(run, 'mask_unseen', [4])
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'tools/test_incremental.py'), run, '--eval-protocol',
-        'mask_unseen', '--step', '0'
-    ],
-                          capture_output=True,
-                          text=True,
-                          timeout=300,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = run_tool('test_incremental.py', run, '--eval-protocol',
+                    'mask_unseen', '--step', '0')
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'step 0 (mask_unseen): mIoU' in proc.stdout
     assert osp.isfile(osp.join(run, 'eval_mask_unseen', 'report.md'))

@@ -1,6 +1,9 @@
 """Shared helpers of the experiment tests: tiny configs, JSON reading."""
 import json
+import os
 import os.path as osp
+import subprocess
+import sys
 
 from mmengine.config import Config
 
@@ -34,3 +37,15 @@ def tiny_cfg(name, data_root, **overrides):
 def load(path):
     with open(path) as f:
         return json.load(f)
+
+
+def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``tools/<tool>`` in a fresh interpreter with the repository on
+    the path; stdout/stderr captured as text."""
+    return subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', tool), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=ROOT))

@@ -25,6 +25,11 @@ def _fingerprint(modules: Dict[str, nn.Module]) -> Dict[str, str]:
     return out
 
 
+def _differing(a: Dict[str, str], b: Dict[str, str]) -> List[str]:
+    """Names whose checksums differ or that only one side has."""
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
 @HOOKS.register_module()
 class FreezeEncoderHook(Hook):
     """EF (encoder frozen, only the decoder learns) checked end to end.
@@ -86,14 +91,18 @@ class FreezeEncoderHook(Hook):
         self.verify = verify
         self._checksum: Optional[Dict[str, str]] = None
 
-    def _encoder(self, runner) -> Dict[str, nn.Module]:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        modules = {
+    def _modules_of(self, model: nn.Module) -> Dict[str, nn.Module]:
+        """The encoder modules of ``model`` that exist (no neck: skipped)."""
+        return {
             name: getattr(model, name)
             for name in self.module_names
             if getattr(model, name, None) is not None
         }
+
+    def _encoder(self, runner) -> Dict[str, nn.Module]:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        modules = self._modules_of(model)
         if not modules:
             raise AttributeError(
                 f'FreezeEncoderHook found none of {self.module_names} on '
@@ -143,13 +152,9 @@ class FreezeEncoderHook(Hook):
 
     def _check_teacher(self, runner, teacher: nn.Module) -> None:
         """Raise unless the frozen encoder equals the teacher's (M_{k-1})."""
-        old = _fingerprint({
-            name: getattr(teacher, name)
-            for name in self.module_names
-            if getattr(teacher, name, None) is not None
-        })
-        differ = [k for k, v in self._checksum.items() if old.get(k) != v]
-        if differ or old.keys() != self._checksum.keys():
+        old = _fingerprint(self._modules_of(teacher))
+        differ = _differing(self._checksum, old)
+        if differ:
             raise RuntimeError(
                 f'FreezeEncoderHook: EF must keep M_{{k-1}}\'s encoder, but '
                 f'{len(differ)} encoder tensors (e.g. {differ[:3]}) differ '
@@ -173,8 +178,8 @@ class FreezeEncoderHook(Hook):
         if self._checksum is None:
             return
         now = _fingerprint(self._encoder(runner))
-        moved = [k for k, v in self._checksum.items() if now.get(k) != v]
-        if moved or now.keys() != self._checksum.keys():
+        moved = _differing(self._checksum, now)
+        if moved:
             raise RuntimeError(
                 f'FreezeEncoderHook: {len(moved)} frozen encoder tensors '
                 f'changed during training (e.g. {moved[:3]}). Something '
