@@ -17,6 +17,7 @@ from mmseg_incremental.experiment.summary import method_name
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs', 'il', '*.py')) +
+    glob.glob(osp.join(ROOT, 'configs', 'il', 'ours', '*.py')) +
     glob.glob(osp.join(ROOT, 'configs', 'embedded', '*.py')))
 PAPER_ROWS = {
     'ft': 'FT',
@@ -38,6 +39,9 @@ def test_every_paper_row_is_shipped():
     }.items():
         for row in rows:
             assert f'voc_{task}_{row}' in names
+            assert osp.isfile(
+                osp.join(ROOT, 'configs', 'il', 'ours',
+                         f'voc_{task}_{row}.py'))
         for setting in ('disjoint', 'overlapped'):
             assert f'voc_{task}_mib-{setting}_ilt' in names
     assert {
@@ -59,13 +63,16 @@ def test_config_plans_every_step(path):
     for step in list_steps(cfg):
         step_cfg = build_step_config(cfg, step, 'w',
                                      None if step == 0 else 'prev.pth')
+        last = step if cfg.get('classifier', 'grow') == 'grow' \
+            else task.num_steps - 1
         assert step_cfg.model.decode_head.num_classes == \
-            task.num_classes(step)
+            task.num_classes(last)
         ds = step_cfg.train_dataloader.dataset
         assert (ds.task, ds.step) == (cfg.task, step)
         iters = cfg.iters_per_class * len(task.new_classes(step))
         assert step_cfg.train_cfg.max_iters == iters
-        assert step_cfg.param_scheduler[0].end == iters
+        horizon = cfg.get('lr_decay_horizon', 1) if step else 1
+        assert step_cfg.param_scheduler[0].end == horizon * iters
         if step > 0:
             for key in ('distill_output', 'distill_feature'):
                 if step_cfg.model.get(key):
@@ -89,6 +96,41 @@ def test_paper_schedule_values():
     cfg = Config.fromfile(osp.join(ROOT, 'configs/il/voc_15-1_fd.py'))
     assert build_step_config(cfg, 3, 'w', 'p').model.distill_feature \
         .loss_weight == 50.0
+
+
+@pytest.mark.parametrize('row', ['ft', 'ld', 'ef-ld', 'fd'])
+@pytest.mark.parametrize('task', ['19-1', '15-5', '15-1'])
+def test_paper_rows_take_the_authors_values(task, row):
+    """configs/il/voc_* run as the authors' code; configs/il/ours/voc_*
+    keep this plugin's defaults (README, "The authors' code ...")."""
+    for flavour, path in (('authors', f'configs/il/voc_{task}_{row}.py'),
+                          ('ours', f'configs/il/ours/voc_{task}_{row}.py')):
+        cfg = Config.fromfile(osp.join(ROOT, path))
+        authors = flavour == 'authors'
+        s0 = build_step_config(cfg, 0, 'w')
+        s1 = build_step_config(cfg, 1, 'w', 'prev.pth')
+        # (c) 21 outputs from step 0, or |S_k|.
+        s0_classes = int(task.split('-')[0]) + 1  # with background
+        assert s0.model.decode_head.num_classes == (21 if authors else
+                                                    s0_classes)
+        # (d) LD1/EF scripts: the poly spans 20x the step; LD2 (L''_D): 1x.
+        horizon = 20 if authors and row != 'fd' else 1
+        assert s1.param_scheduler[0].end == horizon * s1.train_cfg.max_iters
+        assert s0.param_scheduler[0].end == s0.train_cfg.max_iters
+        # (a) L'_D on upsampled logits.
+        if row in ('ld', 'ef-ld'):
+            assert s1.model.distill_output.get('resolution', 'logits') == \
+                ('labels' if authors else 'logits')
+        # (b) BN statistics frozen, gamma/beta trained by the authors.
+        backbone = s0.model.backbone
+        assert backbone.norm_eval is True
+        assert backbone.norm_cfg.requires_grad is authors
+        # (e) Caffe input and strides for the MSCOCO DeepLab-v2 weights.
+        pre = s0.model.data_preprocessor
+        assert pre.std == ([1.0] * 3 if authors else [58.395, 57.12, 57.375])
+        assert pre.bgr_to_rgb is not authors
+        assert backbone.style == ('caffe' if authors else 'pytorch')
+        assert pre.size == (321, 321)
 
 
 def test_step_config_runs_under_stock_mmseg_train(embedded_voc, tmp_path):

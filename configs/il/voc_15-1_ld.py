@@ -1,3 +1,3 @@
 # VOC 15-1, L'_D (output distillation): the paper's row (ILT, Tables 1-4).
-_base_ = ['../_base_/ilt_voc_deeplabv2.py', '../_base_/methods/ld.py']
+_base_ = ['../_base_/ilt_voc_deeplabv2_authors.py', '../_base_/methods/ld.py']
 task = '15-1'

@@ -1,3 +1,3 @@
 # VOC 19-1, L'_D + L''_D: the paper's row (ILT, Tables 1-4).
-_base_ = ['../_base_/ilt_voc_deeplabv2.py', '../_base_/methods/ld-fd.py']
+_base_ = ['../_base_/ilt_voc_deeplabv2_authors.py', '../_base_/methods/ld-fd.py']
 task = '19-1'

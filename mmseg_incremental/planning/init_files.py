@@ -14,6 +14,7 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
 
+import torch
 from mmengine.config import Config
 
 _URI = re.compile(r'^[a-zA-Z][\w+.-]*://')
@@ -85,7 +86,64 @@ def init_sources(step_cfg: Config) -> Dict[str, Optional[str]]:
                 '"Real Pascal VOC and weights") or set it to None to train '
                 'from random weights.')
         out[where] = f'sha256:{file_sha256(path)}'
+        if where != 'load_from':
+            check_input_matches_weights(step_cfg, where, path)
     return out
+
+
+def _is_torchvision_imagenet(path: str) -> bool:
+    """Whether a weight file is a torchvision ImageNet classifier's (a
+    plain state dict with its 1000-way ``fc``), memoised like the hash."""
+    path = osp.abspath(osp.expanduser(path))
+    stat = os.stat(path)
+    key = ('torchvision', path, stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        try:
+            state = torch.load(
+                path, map_location='cpu', weights_only=True, mmap=True)
+        except Exception:  # not ours to judge: the init will report it
+            state = {}
+        if isinstance(state, dict) and isinstance(
+                state.get('state_dict'), dict):
+            state = state['state_dict']
+        fc = state.get('fc.weight') if isinstance(state, dict) else None
+        _HASHES[key] = str(
+            isinstance(fc, torch.Tensor) and fc.dim() == 2
+            and fc.shape[0] == 1000)
+    return _HASHES[key] == 'True'
+
+
+def check_input_matches_weights(step_cfg: Config, where: str,
+                                path: str) -> None:
+    """Refuse torchvision's ImageNet weights under the Caffe input.
+
+    The paper-row configs take the authors' input (BGR minus the Caffe
+    mean, no std, ``style='caffe'``) for their MSCOCO DeepLab-v2 weights;
+    torchvision's ResNet expects RGB with ImageNet mean/std. The mismatch
+    trains without an error and silently costs accuracy, so it is refused.
+
+    Raises:
+        ValueError: When ``path`` holds a torchvision ImageNet classifier
+            and the model's preprocessor does not divide by a std or keeps
+            BGR.
+    """
+    pre = step_cfg.get('model', {}).get('data_preprocessor') or \
+        step_cfg.get('data_preprocessor') or {}
+    caffe_input = list(pre.get('std', [])) == [1.0, 1.0, 1.0] or \
+        pre.get('bgr_to_rgb') is False
+    if not caffe_input or not _is_torchvision_imagenet(path):
+        return
+    name = osp.basename(str(getattr(step_cfg, 'filename', None) or 'X.py'))
+    raise ValueError(
+        f'{where}={path!r} is torchvision\'s ImageNet ResNet (1000-way '
+        'fc): it expects RGB input normalised by the ImageNet mean/std '
+        'and style=\'pytorch\', but this config feeds the Caffe input of '
+        'the authors\' MSCOCO DeepLab-v2 weights (BGR minus '
+        f'{list(pre.get("mean", []))}, std {list(pre.get("std", []))}). '
+        f'Use configs/il/ours/{name} (the paper\'s rows in this plugin\'s '
+        'flavour, ImageNet input), or '
+        'start from the Caffe weights (README, "Weights in other '
+        'formats").')
 
 
 def init_message(step_cfg: Config) -> Tuple[str, int]:

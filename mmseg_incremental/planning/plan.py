@@ -9,11 +9,14 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     setting = 'sequential'        # training split rule
     eval_protocol = 'seen_only'   # validation split rule
     iters_per_class = 1000        # step 0: |S_0| * it, step k: |U_k| * it
+    iters_per_class_incremental = None  # k >= 1 (None: iters_per_class)
     lr_step0 = 1e-4               # poly (power 0.9) down to lr_min
     lr_incremental = 5e-5
     lr_min = 1e-6
     lr_decay_horizon = 1.0        # k >= 1: the poly spans this x the step
     classifier = 'grow'           # |S_k| outputs; 'fixed': all from step 0
+    distill_resolution = None     # L'_D at 'logits' or 'labels' resolution
+                                  # (None: the loss config's own)
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
         freeze_encoder=False, new_class_init='default')
@@ -48,7 +51,8 @@ from .scalars import (apply_crop_size, apply_data_root, apply_pretrained,
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
                    'step0_store', 'step0_store_timeout', 'max_step', 'method',
-                   'lr_decay_horizon', 'classifier')
+                   'lr_decay_horizon', 'classifier',
+                   'iters_per_class_incremental', 'distill_resolution')
 CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
@@ -107,8 +111,12 @@ def _plain(value):
 
 
 def step_iters(cfg: Config, task: IncrementalTask, step: int) -> int:
-    """|S_0| * iters_per_class at step 0, |U_k| * iters_per_class after."""
-    return int(_get(cfg, 'iters_per_class')) * len(task.new_classes(step))
+    """|S_0| * iters_per_class at step 0; |U_k| * iters_per_class_incremental
+    after (``iters_per_class`` when that is None)."""
+    per_class = _get(cfg, 'iters_per_class')
+    if step > 0 and _get(cfg, 'iters_per_class_incremental') is not None:
+        per_class = _get(cfg, 'iters_per_class_incremental')
+    return int(per_class) * len(task.new_classes(step))
 
 
 def build_step_config(cfg: Config,
@@ -205,6 +213,11 @@ def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask, step: int,
     model['type'] = 'DistillEncoderDecoder'
     model.update(copy.deepcopy(_plain(_get(cfg, 'incremental'))))
     model['teacher_checkpoint'] = teacher_checkpoint
+    resolution = _get(cfg, 'distill_resolution')
+    if resolution is not None and model.get('distill_output'):
+        # The authors' code computes L'_D on logits upsampled to the labels;
+        # a top-level scalar, so a setup can choose it for every method.
+        model['distill_output']['resolution'] = resolution
     model['num_old_classes'] = len(task.old_classes(step))
     # The student starts from M_{k-1}: no ImageNet/COCO init needed.
     model['pretrained'] = None

@@ -189,6 +189,31 @@ def test_pretrained_conflicts_and_random_init_warning(tmp_path):
     assert build_step_config(cfg, 1, 'w', 'prev.pth').model.pretrained is None
 
 
+def test_torchvision_weights_refused_under_the_authors_caffe_input(
+        tmp_path):
+    """The paper rows take the authors' Caffe input; torchvision's ImageNet
+    weights with it would train and silently lose accuracy: refused, the
+    fix named. The same file under configs/il/ours is accepted, and a file
+    without a 1000-way fc (a converted Caffe model) passes the paper row."""
+    path = str(tmp_path / 'resnet18_torchvision.pth')
+    state = torchvision_resnet18_file(path)
+    cfg = paper_cfg('voc_15-1_ld.py')
+    cfg.pretrained = path
+    with pytest.raises(ValueError) as err:
+        init_message(build_step_config(cfg, 0, 'w'))
+    assert 'configs/il/ours/voc_15-1_ld.py' in str(err.value)
+    assert 'torchvision' in str(err.value)
+    ours = Config.fromfile(osp.join(PAPER, 'ours', 'voc_15-1_ld.py'))
+    ours.pretrained = path
+    assert init_message(build_step_config(ours, 0, 'w'))[1] == logging.INFO
+    caffe = str(tmp_path / 'resnet_caffe_converted.pth')
+    torch.save({k: v for k, v in state.items() if not k.startswith('fc.')},
+               caffe)
+    cfg.pretrained = caffe
+    text, level = init_message(build_step_config(cfg, 0, 'w'))
+    assert level == logging.INFO and caffe in text
+
+
 # 3. total batch -------------------------------------------------------------
 @pytest.mark.parametrize('world, expected', [(1, 4), (2, 2), (4, 1)])
 def test_paper_total_batch_over_world_sizes(world, expected):

@@ -1,0 +1,7 @@
+# VOC 15-5, the fd row in this plugin's flavour ("ours"): the common setup
+# without the authors'-code knobs (grown classifier, full lr decay, L'_D at
+# logit resolution, BN gamma/beta frozen, ImageNet input for torchvision's
+# ResNet-101). The paper's row as the authors ran it:
+# configs/il/voc_15-5_fd.py.
+_base_ = ['../../_base_/ilt_voc_deeplabv2.py', '../../_base_/methods/fd.py']
+task = '15-5'
