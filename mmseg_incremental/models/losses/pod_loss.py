@@ -1,0 +1,246 @@
+"""PLOP's Local POD distillation (Douillard et al., CVPR 2021).
+
+Facts taken from the authors' code, ``arthurdouillard/CVPR2021_PLOP``
+(commit 4b4a060); the paper's text was not checked:
+
+- ``train.py``, ``features_distillation``: each (teacher, student) map is
+  squared (``prepro='pow'``, the default: ``torch.pow(a, 2)``) and embedded
+  by ``_local_pod``; ``normalize`` is forced to ``False`` at the top of the
+  function (only a ``pod_options['switch']`` entry with ``'norm'`` turns it
+  on, and PLOP's options do not), so the embeddings are **not**
+  L2-normalised. The layer's distance is ``torch.frobenius_norm(a - b,
+  dim=-1)``: the (non-squared) L2 norm of the difference of the whole
+  per-image embedding (all scales and windows concatenated, not one norm
+  per window), then ``torch.mean`` over the batch, times the layer's
+  factor; the layers' terms are summed and divided by the number of
+  layers (``loss / len(list_attentions_a)``), also counting layers whose
+  factor is 0.
+- ``train.py``, ``_local_pod``: for each scale s, ``k = w // s`` (the
+  width; the maps are square in PLOP) and the windows are
+  ``x[..., i*k:(i+1)*k, j*k:(j+1)*k]`` for ``i, j < s``; in each window
+  ``tensor.mean(dim=3)`` (pool the width: one value per row and channel)
+  and ``tensor.mean(dim=2)`` (pool the height: one per column and
+  channel), each flattened and concatenated. Here a window is
+  ``H // s`` x ``W // s``, the same on square maps; rows/columns beyond
+  ``s * (H // s)`` are dropped as in PLOP.
+- ``argparser.py``: ``--spp_scales`` defaults to ``[1, 2, 4]``;
+  ``--method PLOP`` sets ``pod='local'``, ``pod_factor=0.01``,
+  ``pod_logits=True`` and ``pod_options={'switch': {'after':
+  {'extra_channels': 'sum', 'factor': 0.0005, 'type': 'local'}}}``: the
+  last pair of the list (the logits, see below) gets factor 0.0005 instead
+  of 0.01; ``--no_pod_schedule`` is off, so ``use_pod_schedule=True``.
+- ``train.py``: with ``use_pod_schedule`` every layer's term is multiplied
+  by ``sqrt(nb_current_classes / nb_new_classes)``, where
+  ``nb_current_classes`` is the number of classes seen so far, background
+  included (``sum(classes)``), and ``nb_new_classes`` the number added at
+  this step (``classes[-1]``).
+- ``segmentation_module.py`` / ``models/resnet.py``: the list is the four
+  ResNet stages' outputs (before their last activation), the head's output
+  (``pre_logits``) and, with ``pod_logits``, the logits at the feature
+  resolution (``sem_logits_small``).
+- ``train.py``, ``extra_channels='sum'``: when the last pair differs in
+  channels (old logits C_old, new logits C_new), the student's logits of
+  the new classes are **summed** (logits, not probabilities) into its
+  background channel: ``b[:, 0] + b[:, C_old:].sum(1)``, then the pair is
+  compared on C_old channels. Only the last pair may differ.
+"""
+import math
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmseg.registry import MODELS
+
+
+def local_pod(x: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
+    """The Local POD embedding Phi(x) of a feature map, one row per image.
+
+    For each scale s the map is cut into s x s windows of
+    ``(H // s) x (W // s)`` positions; each window gives its width-pooled
+    (mean over W: one value per row and channel) and height-pooled (mean
+    over H: one per column and channel) slices, flattened. No squaring and
+    no normalisation here.
+
+    Args:
+        x (Tensor): A feature map of shape (N, C, H, W).
+        scales (Sequence[int]): The numbers s of windows per side.
+            Defaults to (1, 2, 4).
+
+    Returns:
+        Tensor: Shape (N, sum_s s**2 * C * (H // s + W // s)).
+    """
+    n, _, h, w = x.shape
+    emb = []
+    for s in scales:
+        kh, kw = h // s, w // s
+        if kh == 0 or kw == 0:
+            raise ValueError(f'local_pod: a {h}x{w} map cannot be cut into '
+                             f'{s}x{s} windows; use smaller scales.')
+        for i in range(s):
+            for j in range(s):
+                win = x[:, :, i * kh:(i + 1) * kh, j * kw:(j + 1) * kw]
+                emb.append(win.mean(dim=3).reshape(n, -1))  # pool the width
+                emb.append(win.mean(dim=2).reshape(n, -1))  # pool the height
+    return torch.cat(emb, dim=1)
+
+
+@MODELS.register_module()
+class PODLoss(nn.Module):
+    """PLOP's Local POD feature distillation ``L_pod``.
+
+    For layers ``l = 1 .. L`` with student maps x_l and teacher maps x'_l of
+    the same shape (N, C_l, H_l, W_l)::
+
+        L_pod = c / L * sum_l w_l * mean_n || Phi(x_l^2) - Phi(x'_l^2) ||_2
+
+    where ``Phi`` is :func:`local_pod` at ``scales`` (optionally followed
+    by an L2 normalisation of each image's embedding, ``normalize``), the
+    square is element-wise, ``w_l = loss_weight`` except for the last
+    layer, which gets ``last_layer_weight`` when given, and
+    ``c = sqrt(num_classes / num_new_classes)`` when those are passed to
+    :meth:`forward` (PLOP's default POD schedule), else 1. See the module
+    docstring for the facts of PLOP's code this follows. PLOP's setting:
+    ``loss_weight=0.01, last_layer_weight=0.0005, scales=(1, 2, 4),
+    normalize=False`` on the four backbone stages, the decoder's output
+    and the logits at the feature resolution.
+
+    If the last student map has more channels than the teacher's (logits
+    C_new vs C_old), the student's extra channels are summed into its
+    channel 0 first (PLOP's ``extra_channels='sum'``). The teacher's maps
+    are detached; the computation runs in float32.
+
+    Args:
+        loss_weight (float): Factor of every layer (PLOP's ``pod_factor``,
+            0.01), >= 0. Defaults to 1.0.
+        scales (Sequence[int]): Windows per side at each scale (PLOP's
+            ``spp_scales``). Defaults to (1, 2, 4).
+        normalize (bool): L2-normalise each image's embedding (all scales
+            together) before the distance. PLOP's code forces this off.
+            Defaults to False.
+        last_layer_weight (float, optional): Factor of the last pair
+            instead of ``loss_weight`` (PLOP: 0.0005 on the logits).
+            Defaults to None (``loss_weight``).
+        loss_name (str): Log key; must start with ``loss_``. Defaults to
+            ``'loss_pod'``.
+    """
+
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 scales: Sequence[int] = (1, 2, 4),
+                 normalize: bool = False,
+                 last_layer_weight: Optional[float] = None,
+                 loss_name: str = 'loss_pod') -> None:
+        super().__init__()
+        if not loss_weight >= 0:
+            raise ValueError(f'PODLoss got loss_weight={loss_weight!r}; use '
+                             'a weight >= 0.')
+        if last_layer_weight is not None and not last_layer_weight >= 0:
+            raise ValueError('PODLoss got last_layer_weight='
+                             f'{last_layer_weight!r}; use a weight >= 0 or '
+                             'None.')
+        scales = tuple(int(s) for s in scales)
+        if not scales or min(scales) < 1:
+            raise ValueError(f'PODLoss got scales={scales!r}; use positive '
+                             'integers, e.g. (1, 2, 4).')
+        if not loss_name.startswith('loss_'):
+            raise ValueError(f'PODLoss got loss_name={loss_name!r}; it must '
+                             "start with 'loss_' or mmengine will not "
+                             'back-propagate it.')
+        self.loss_weight = float(loss_weight)
+        self.scales = scales
+        self.normalize = bool(normalize)
+        self.last_layer_weight = (None if last_layer_weight is None else
+                                  float(last_layer_weight))
+        self._loss_name = loss_name
+
+    def forward(self,
+                student_feats: List[Tensor],
+                teacher_feats: List[Tensor],
+                num_classes: Optional[int] = None,
+                num_new_classes: Optional[int] = None) -> Tensor:
+        """Compute ``L_pod``.
+
+        Args:
+            student_feats (list[Tensor]): The current model's maps, each
+                (N, C_l, H_l, W_l).
+            teacher_feats (list[Tensor]): The previous model's maps, the
+                same shapes, except that the last one may have fewer
+                channels (logits).
+            num_classes (int, optional): Classes seen so far, background
+                included (PLOP's ``nb_current_classes``). Defaults to None.
+            num_new_classes (int, optional): Classes added at this step
+                (``nb_new_classes``). With ``num_classes``, every layer is
+                scaled by ``sqrt(num_classes / num_new_classes)``. Defaults
+                to None.
+
+        Returns:
+            Tensor: The weighted loss, a scalar.
+        """
+        if isinstance(student_feats, Tensor):
+            student_feats = [student_feats]
+        if isinstance(teacher_feats, Tensor):
+            teacher_feats = [teacher_feats]
+        if len(student_feats) != len(teacher_feats) or not student_feats:
+            raise ValueError('PODLoss needs as many student as teacher maps '
+                             f'(at least one); got {len(student_feats)} and '
+                             f'{len(teacher_feats)}.')
+        if (num_classes is None) != (num_new_classes is None):
+            raise ValueError('PODLoss needs both num_classes and '
+                             'num_new_classes (or neither).')
+        factor = 1.0
+        if num_classes is not None:
+            if not 0 < num_new_classes <= num_classes:
+                raise ValueError(f'PODLoss got num_classes={num_classes}, '
+                                 f'num_new_classes={num_new_classes}; need '
+                                 '0 < num_new_classes <= num_classes.')
+            factor = math.sqrt(num_classes / num_new_classes)
+
+        num_layers = len(student_feats)
+        loss = student_feats[0].new_zeros((), dtype=torch.float32)
+        for idx, (stu, tea) in enumerate(zip(student_feats, teacher_feats)):
+            is_last = idx == num_layers - 1
+            weight = self.loss_weight
+            if is_last and self.last_layer_weight is not None:
+                weight = self.last_layer_weight
+            stu = stu.float()
+            tea = tea.detach().float()
+            if stu.dim() != 4 or tea.dim() != 4:
+                raise ValueError('PODLoss expects maps of shape (N, C, H, W);'
+                                 f' got {tuple(stu.shape)} and '
+                                 f'{tuple(tea.shape)} at layer {idx}.')
+            if stu.shape != tea.shape:
+                num_old = tea.shape[1]
+                extra_only = (
+                    stu.shape[0] == tea.shape[0]
+                    and stu.shape[2:] == tea.shape[2:]
+                    and stu.shape[1] > num_old)
+                if not (is_last and extra_only):
+                    raise ValueError(
+                        'PODLoss needs student and teacher maps of the same '
+                        'shape (only the last student map may have more '
+                        f'channels); got {tuple(stu.shape)} and '
+                        f'{tuple(tea.shape)} at layer {idx}.')
+                # PLOP's extra_channels='sum': new logits join the background.
+                bg = stu[:, :1] + stu[:, num_old:].sum(dim=1, keepdim=True)
+                stu = torch.cat([bg, stu[:, 1:num_old]], dim=1)
+            emb_s = local_pod(stu.pow(2), self.scales)
+            emb_t = local_pod(tea.pow(2), self.scales)
+            if self.normalize:
+                emb_s = F.normalize(emb_s, p=2, dim=1)
+                emb_t = F.normalize(emb_t, p=2, dim=1)
+            dist = torch.linalg.vector_norm(emb_s - emb_t, ord=2, dim=1)
+            loss = loss + weight * dist.mean()
+        return factor * loss / num_layers
+
+    @property
+    def loss_name(self) -> str:
+        """str: The log key of this term (starts with ``loss_``)."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return (f'loss_weight={self.loss_weight}, scales={self.scales}, '
+                f'normalize={self.normalize}, '
+                f'last_layer_weight={self.last_layer_weight}')

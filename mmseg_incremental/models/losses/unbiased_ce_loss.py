@@ -1,0 +1,136 @@
+"""MiB's unbiased cross-entropy (Cermelli et al., CVPR 2020, Eq. 4).
+
+Facts taken from the authors' code, ``fcdl94/MiB`` (commit 1c58983):
+
+- ``utils/loss.py``, ``UnbiasedCrossEntropy``: the background channel gets
+  ``logsumexp(logits[:, 0:old_cl]) - logsumexp(logits)`` (background and
+  every old class), each new class ``c >= old_cl`` gets
+  ``logits[:, c] - logsumexp(logits)``; labels ``< old_cl`` become 0; then
+  ``F.nll_loss(..., ignore_index=255)``.
+- ``train.py``: the criterion is built with ``reduction='none'`` and the
+  pixel losses are then averaged with ``loss.mean()``, i.e. over **all**
+  pixels, ignored ones counting as 0. This module follows the paper's
+  Eq. 4 instead and averages over the non-ignored pixels only (as
+  ``F.nll_loss(reduction='mean')`` would); on crops with many ignored
+  pixels MiB's code thus gives a smaller value, by the fraction of kept
+  pixels.
+- ``train.py``: the unbiased CE is used only from step 1 (``old_classes !=
+  0``); step 0 uses the plain cross-entropy (here: ``num_old_classes`` 0
+  or 1).
+- ``segmentation_module.py``: the logits are bilinearly upsampled to the
+  input size before every loss, so MiB computes it at the labels'
+  resolution.
+"""
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from mmseg.registry import MODELS
+
+
+@MODELS.register_module()
+class UnbiasedCrossEntropyLoss(nn.Module):
+    """MiB's unbiased cross-entropy ``l_ce`` (Eq. 4).
+
+    At step t the model scores C = |Y^t| outputs: the background (0), the
+    old classes ``1 .. C_old - 1`` (C_old = |Y^{t-1}|, background included)
+    and the new classes ``C_old .. C - 1`` of C^t. The current labels only
+    know the background and C^t, so a pixel labelled background may be an
+    old class; MiB therefore scores it with the probability of "background
+    or any old class":
+
+    ``q~(i, 0) = sum_{k in Y^{t-1}} q(i, k)`` and ``q~(i, c) = q(i, c)`` for
+    ``c in C^t``, with ``q = softmax(logits)`` over all C outputs; i.e.
+    ``log q~(i, 0) = logsumexp(logits[:C_old]) - logsumexp(logits)``.
+
+    ``l_ce = -1/|I| sum_{i in I} log q~(i, y_i)``, where labels of old
+    classes (``0 < y < C_old``) count as background, and I holds the pixels
+    whose label is not ``ignore_index`` (MiB's code divides by all pixels,
+    see the module docstring). With ``num_old_classes`` 0 or 1 this is the
+    ordinary cross-entropy (MiB's step 0). When no pixel is valid the loss
+    is 0, still attached to the graph.
+
+    The logits and the labels must have the same spatial size: resizing
+    (MiB upsamples the logits bilinearly to the labels) is the caller's job.
+
+    Args:
+        loss_weight (float): Weight of the loss, >= 0. Defaults to 1.0.
+        ignore_index (int): The label of ignored pixels. Defaults to 255.
+        loss_name (str): Log key; must start with ``loss_`` so that
+            mmengine's ``parse_losses`` back-propagates it. Defaults to
+            ``'loss_unbiased_ce'``.
+    """
+
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 ignore_index: int = 255,
+                 loss_name: str = 'loss_unbiased_ce') -> None:
+        super().__init__()
+        if not loss_weight >= 0:
+            raise ValueError(f'UnbiasedCrossEntropyLoss got loss_weight='
+                             f'{loss_weight!r}; use a weight >= 0.')
+        if not loss_name.startswith('loss_'):
+            raise ValueError('UnbiasedCrossEntropyLoss got loss_name='
+                             f"{loss_name!r}; it must start with 'loss_' or "
+                             'mmengine will not back-propagate it.')
+        self.loss_weight = float(loss_weight)
+        self.ignore_index = int(ignore_index)
+        self._loss_name = loss_name
+
+    def forward(self, logits: Tensor, seg_label: Tensor,
+                num_old_classes: int) -> Tensor:
+        """Compute ``loss_weight * l_ce``.
+
+        Args:
+            logits (Tensor): The current model's logits, shape (N, C, H, W).
+            seg_label (Tensor): Labels (output indices, ``ignore_index`` =
+                ignore), shape (N, H, W) or (N, 1, H, W), the logits' size.
+            num_old_classes (int): C_old = |Y^{t-1}|, background included;
+                outputs ``[0, C_old)`` form the background. 0 or 1 gives the
+                plain cross-entropy.
+
+        Returns:
+            Tensor: The weighted loss, a scalar.
+        """
+        if logits.dim() != 4:
+            raise ValueError('UnbiasedCrossEntropyLoss expects logits of '
+                             f'shape (N, C, H, W); got {tuple(logits.shape)}.')
+        if seg_label.dim() == 4 and seg_label.shape[1] == 1:
+            seg_label = seg_label[:, 0]
+        if (seg_label.dim() != 3 or seg_label.shape[0] != logits.shape[0]
+                or seg_label.shape[1:] != logits.shape[2:]):
+            raise ValueError(
+                'UnbiasedCrossEntropyLoss needs labels (N, H, W) at the '
+                f'logits\' size; got logits {tuple(logits.shape)}, labels '
+                f'{tuple(seg_label.shape)} (resize the logits first, as MiB '
+                'does).')
+        num_classes = logits.shape[1]
+        num_old = max(int(num_old_classes), 1)
+        if num_old > num_classes:
+            raise ValueError(f'UnbiasedCrossEntropyLoss got num_old_classes='
+                             f'{num_old_classes} > {num_classes} outputs.')
+
+        den = torch.logsumexp(logits, dim=1, keepdim=True)
+        log_bg = torch.logsumexp(logits[:, :num_old], dim=1, keepdim=True)
+        # Channel 0: background or old; channel 1 + j: new class C_old + j.
+        log_prob = torch.cat([log_bg, logits[:, num_old:]], dim=1) - den
+
+        seg_label = seg_label.long()
+        valid = seg_label != self.ignore_index
+        target = torch.where(seg_label < num_old, torch.zeros_like(seg_label),
+                             seg_label - num_old + 1)
+        target = torch.where(valid, target, torch.zeros_like(target))
+        nll = -log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
+        nll = torch.where(valid, nll, torch.zeros_like(nll))
+        # No valid pixel: a 0 that is still attached to the graph.
+        loss = nll.sum() / valid.sum().clamp(min=1)
+        return self.loss_weight * loss
+
+    @property
+    def loss_name(self) -> str:
+        """str: The log key of this term (starts with ``loss_``)."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return (f'loss_weight={self.loss_weight}, '
+                f'ignore_index={self.ignore_index}')
