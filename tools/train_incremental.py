@@ -4,6 +4,7 @@
     python tools/train_incremental.py CONFIG --work-dir D --resume
     python tools/train_incremental.py CONFIG --check-splits
     python tools/train_incremental.py CONFIG --dry-run
+    python tools/train_incremental.py CONFIG --dry-run --time-from D_OLD
     torchrun --nproc_per_node 4 tools/train_incremental.py CONFIG \
         --launcher pytorch
 """
@@ -47,9 +48,21 @@ def parse_args() -> argparse.Namespace:
         '--dry-run',
         action='store_true',
         help='print each step\'s classes, image counts, iterations, lr, '
-        'batch, teacher and init, and exit (no training)')
+        'batch, teacher, init and (from a previous run) training time, and '
+        'exit (no training)')
+    parser.add_argument(
+        '--time-from',
+        metavar='WORK_DIR',
+        help='with --dry-run: estimate each step\'s time from the s/iter '
+        'logged in this work dir of a previous run, finished or not '
+        '(default: the work dir itself, if it holds a run)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.time_from is not None:
+        if not args.dry_run:
+            parser.error('--time-from needs --dry-run')
+        if not osp.isdir(args.time_from):
+            parser.error(f'--time-from {args.time_from}: no such folder')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -68,7 +81,7 @@ def main() -> None:
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
     if args.dry_run:
-        print(describe_plan(cfg, osp.abspath(work_dir)))
+        print(describe_plan(cfg, osp.abspath(work_dir), args.time_from))
         return
     init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     IncrementalExperiment(

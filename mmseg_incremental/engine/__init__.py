@@ -1,3 +1,6 @@
-from .hooks import AtomicCheckpointHook, FreezeEncoderHook
+from .hooks import (AtomicCheckpointHook, ExperimentProgressHook,
+                    FreezeEncoderHook)
 
-__all__ = ['AtomicCheckpointHook', 'FreezeEncoderHook']
+__all__ = [
+    'AtomicCheckpointHook', 'ExperimentProgressHook', 'FreezeEncoderHook'
+]

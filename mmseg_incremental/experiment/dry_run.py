@@ -1,16 +1,25 @@
 """``--dry-run``: the plan of an experiment, step by step, before hours of
 training. Nothing is trained and nothing is written to the work dir (the
 datasets are built to count their images, which fills the class-presence
-cache as a real run would)."""
+cache as a real run would).
+
+With a previous run's logs (``--time-from D'``, or the work dir itself when
+it holds a run), each step also gets its training time: its iterations x
+the seconds per iteration mmengine logged there (:mod:`.timing`); else
+``time unknown (no previous run)``.
+"""
 import os.path as osp
-from typing import List
+from typing import List, Optional
 
 from mmengine.config import Config
 from mmengine.dist import get_world_size
 
 from ..planning import (build_step_config, experiment_task, init_message,
                         step_iters, total_batch)
+from ..engine.hooks.experiment_progress_hook import format_duration
 from .check_splits import step_dataset
+from .timing import recorded_times, seconds_per_iter
+from .visualizer import vis_backend_names, vis_backend_problem
 
 
 def _lr_range(step_cfg: Config) -> str:
@@ -31,10 +40,32 @@ def _lr_range(step_cfg: Config) -> str:
     return f'lr {lr:.3g} -> {end:.3g} ({", ".join(names) or "constant"})'
 
 
-def describe_plan(cfg: Config, work_dir: str) -> str:
-    """One block of lines per step: classes, images, schedule, teacher."""
+def _time_line(iters: int, step: int, times: dict) -> str:
+    per_iter = seconds_per_iter(times, step)
+    if per_iter is None:
+        return '  time unknown (no previous run)'
+    source = '' if times.get(step) else ', from other steps'
+    return (f'  time {format_duration(iters * per_iter)} ({iters} '
+            f'iterations x {per_iter:.4g} s/iter{source})')
+
+
+def describe_plan(cfg: Config,
+                  work_dir: str,
+                  time_from: Optional[str] = None) -> str:
+    """One block of lines per step: classes, images, schedule, teacher,
+    training time; then the total time and where the metrics go.
+
+    Args:
+        cfg (Config): The experiment config.
+        work_dir (str): The experiment's work dir (not written).
+        time_from (str, optional): The work dir of a previous run (finished
+            or not) whose logged seconds per iteration estimate the times.
+            Defaults to None: ``work_dir``, if it holds a run.
+    """
     task = experiment_task(cfg)
     world = get_world_size()
+    times = recorded_times(time_from or work_dir)
+    total = 0.0
     lines: List[str] = [
         f'{task.dataset} {task.name}: {task.num_steps} steps, method '
         f'{cfg.get("method", "?")}, setting '
@@ -65,5 +96,21 @@ def describe_plan(cfg: Config, work_dir: str) -> str:
             f'{world} = {total_batch(step_cfg, world)}',
             '  ' + (f'teacher {teacher} (M_{step - 1})'
                     if step else init_message(step_cfg)[0]),
+            _time_line(step_cfg.train_cfg.max_iters, step, times),
         ]
+        per_iter = seconds_per_iter(times, step)
+        total += step_cfg.train_cfg.max_iters * (per_iter or 0.0)
+    if times:
+        lines.append(f'total time {format_duration(total)} of training '
+                     f'(s/iter logged in {time_from or work_dir}; set-up '
+                     'and validation not included)')
+    else:
+        where = f' in {time_from}' if time_from else ''
+        lines.append(f'total time unknown (no previous run{where})')
+    backends = ', '.join(vis_backend_names(cfg)) or 'none'
+    lines.append(f'metrics of each step -> {osp.join(work_dir, "vis_data")} '
+                 f'({backends}; x = step)')
+    problem = vis_backend_problem(cfg)
+    if problem:
+        lines.append(f'ERROR: {problem}')
     return '\n'.join(lines)

@@ -12,8 +12,11 @@
          └─ else build_step_config(k, teacher = M_{k-1}) -> Runner
               .train() (resumed from D/step_k's newest loadable
                         checkpoint if asked: find_resume_checkpoint)
+                 (ExperimentProgressHook: step k/K, elapsed, ETA of all
+                  steps in the step's log)
               .val()   -> IncrementalIoUMetric -> D/step_k/step_done.json
-         -> D/summary.json, D/report.md, plots
+         -> D/summary.json, D/report.md, plots; the step's metrics through
+            the config's visualizer backends into D/vis_data (x = step k)
 
 Only the last model M_{k-1} is handed to step k (the paper keeps no old
 images and no older models).
@@ -22,6 +25,7 @@ import json
 import logging
 import os
 import os.path as osp
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -31,14 +35,16 @@ from mmengine.dist import (barrier, broadcast_object_list, get_rank,
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from ..engine.hooks import ExperimentProgressHook
 from ..planning import (build_step_config, deploy_config,
                         experiment_fingerprint_source, experiment_task,
                         fingerprint, init_message, list_steps,
-                        step0_fingerprint_source)
+                        step0_fingerprint_source, step_iters)
 from .resume import find_resume_checkpoint
 from .step0_store import WAIT_TIMEOUT_S, Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
-from .visualizer import unique_visualizer
+from .visualizer import (check_vis_backends, experiment_visualizer,
+                         log_step_metrics, unique_visualizer)
 from .work_dir_lock import lock_work_dir
 
 DONE_FILE = 'step_done.json'
@@ -85,6 +91,13 @@ class IncrementalExperiment:
     end: a second run on ``D`` is refused at once, naming the holder. The
     config's ``step0_store_timeout`` (seconds, default one day) bounds the
     wait for an M_0 that another experiment is training.
+
+    Every step's Runner gets an :class:`ExperimentProgressHook` (the
+    progress over all steps in its log). After each step it trains or
+    evaluates, rank 0 writes the step's metrics through the config's
+    ``visualizer`` backends into ``D/vis_data`` (x = step k); a step kept
+    on resume is not written again. A config naming a backend whose
+    package is missing (TensorBoard) is refused before anything starts.
     """
 
     def __init__(
@@ -104,6 +117,12 @@ class IncrementalExperiment:
         self.store_timeout = float(
             cfg.get('step0_store_timeout', WAIT_TIMEOUT_S))
         self.steps: List[dict] = []
+        # Progress (ExperimentProgressHook, set by run()): every step's
+        # iterations, the start, and the wall time and number of the
+        # training iterations this process ran.
+        self._step_iters: List[int] = []
+        self._start = 0.0
+        self._timed = (0.0, 0)
 
     # ------------------------------------------------------------------
     def _step_dir(self, step: int) -> str:
@@ -205,7 +224,17 @@ class IncrementalExperiment:
         if step == 0 and not extra:
             text, level = init_message(runner.cfg)
             print_log(text, logger='current', level=level)
+        # Added to the Runner, not to step_config.py: the experiment's
+        # clock is no part of a step's (reproducible) config.
+        progress = ExperimentProgressHook(
+            step,
+            self._step_iters,
+            start_time=self._start,
+            timed_seconds=self._timed[0],
+            timed_iters=self._timed[1])
+        runner.register_hook(progress)
         runner.train()
+        self._timed = (progress.timed_seconds, progress.timed_iters)
         metrics = runner.val()
         iters = runner.train_loop.max_iters
         checkpoint = osp.join(step_dir, f'iter_{iters}.pth')
@@ -248,6 +277,12 @@ class IncrementalExperiment:
 
     def run(self) -> Dict:
         """Run (or resume) every step; returns the summary dict."""
+        check_vis_backends(self.cfg)  # before the work dir is touched
+        self._step_iters = [
+            step_iters(self.cfg, self.task, k) for k in list_steps(self.cfg)
+        ]
+        self._start = time.monotonic()
+        self._timed = (0.0, 0)
         lock = lock_work_dir(self.work_dir)
         try:
             return self._run_steps()
@@ -257,9 +292,21 @@ class IncrementalExperiment:
 
     def _run_steps(self) -> Dict:
         self._claim_work_dir()
+        # Built before any step's Runner: mmseg's hooks take the newest
+        # visualizer as theirs (Visualizer.get_current_instance()).
+        visualizer = experiment_visualizer(
+            self.cfg, self.work_dir) if get_rank() == 0 else None
+        try:
+            return self._steps(visualizer)
+        finally:
+            if visualizer is not None:
+                visualizer.close()
+
+    def _steps(self, visualizer) -> Dict:
         teacher = None
         summary = None
         for step in list_steps(self.cfg):
+            kept = osp.isfile(osp.join(self._step_dir(step), DONE_FILE))
             result = self._run_step(step, teacher)
             teacher = result['checkpoint']
             self.steps.append(
@@ -267,6 +314,8 @@ class IncrementalExperiment:
             if get_rank() == 0:
                 summary = write_summary(self.work_dir, self.cfg, self.task,
                                         self.steps)
+                if not kept:  # a resumed run wrote it already
+                    log_step_metrics(visualizer, self.steps[-1])
                 if self.on_summary is not None:
                     self.on_summary(self.work_dir, summary)
         barrier()
