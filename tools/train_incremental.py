@@ -13,11 +13,12 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from mmseg_incremental.experiment import (IncrementalExperiment, check_splits,
                                           describe_plan, init_distributed)
 from mmseg_incremental.reporting import write_report
+from mmseg_incremental.utils import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,7 +70,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher

@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 from ..datasets import EVAL_PROTOCOLS
 from ..planning import deploy_config, iter_incremental_datasets
 from ..tasks import get_task
+from ..utils import load_config
 from .summary import dump_json, metrics_to_summary
 from .visualizer import unique_visualizer
 
@@ -26,8 +27,8 @@ from .visualizer import unique_visualizer
 def _step_config(step_dir: str) -> Config:
     path = osp.join(step_dir, 'deploy_config.py')
     if osp.isfile(path):
-        return Config.fromfile(path)
-    return deploy_config(Config.fromfile(osp.join(step_dir, 'step_config.py')))
+        return load_config(path)
+    return deploy_config(load_config(osp.join(step_dir, 'step_config.py')))
 
 
 def reevaluate(work_dir: str,

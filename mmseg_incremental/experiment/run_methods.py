@@ -10,9 +10,9 @@ import os.path as osp
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..utils import load_config
 from .incremental_experiment import IncrementalExperiment
 
 
@@ -59,7 +59,7 @@ def run_methods(
     run_dirs = []
     for config, name in zip(configs, names):
         start = time.perf_counter()
-        cfg = Config.fromfile(config)
+        cfg = load_config(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         cfg.data_root = data_root
