@@ -115,6 +115,7 @@ def test_wheel_ships_the_configs(tmp_path):
     for name in ('setup.cfg', 'pyproject.toml', 'README.md'):
         shutil.copy(osp.join(ROOT, name), src / name)
     shutil.copytree(CONFIGS, src / 'configs')
+    shutil.copytree(osp.join(ROOT, 'tools'), src / 'tools')
     shutil.copytree(
         osp.join(ROOT, 'mmseg_incremental'),
         src / 'mmseg_incremental',
@@ -139,6 +140,17 @@ def test_wheel_ships_the_configs(tmp_path):
             with open(osp.join(CONFIGS, name), 'rb') as f:
                 assert zf.read(prefix + name) == f.read(), name
     assert 'mmseg_incremental/.mim/model-index.yml' in names
+    # The tools too (mmseg ships its own as .mim/tools), byte-identical.
+    tools = [
+        n for n in names if n.startswith('mmseg_incremental/.mim/tools/')
+    ]
+    assert 'mmseg_incremental/.mim/tools/train_incremental.py' in tools
+    assert 'mmseg_incremental/.mim/tools/dist_train_incremental.sh' in tools
+    with zipfile.ZipFile(wheel) as zf:
+        for name in tools:
+            with open(osp.join(ROOT, 'tools', osp.basename(name)),
+                      'rb') as f:
+                assert zf.read(name) == f.read(), name
     assert prefix + 'il/voc_19-1_ld.py' in names
     assert prefix + '_base_/ilt_voc_deeplabv2_authors.py' in names
 
