@@ -1,0 +1,19 @@
+# MiB (Cermelli et al., CVPR 2020): at steps k >= 1 the unbiased
+# cross-entropy (Eq. 4) replaces the classification loss, the unbiased
+# knowledge distillation (Eq. 5-6) keeps M_{k-1}'s outputs, lambda = 10,
+# and the new classifier rows start from the background's (weight copied,
+# bias b_0 - log(|U_k| + 1), also for the background).
+# Source: fcdl94/MiB argparser.py, --method MiB: loss_kd = 10, unce = True,
+# unkd = True, init_balanced = True; --alpha defaults to 1.0; run.py:
+# init_new_classifier when init_balanced. MiB evaluates with unseen
+# classes ignored (dataset/voc.py: masking value 255 for the test set):
+# the leaves set eval_protocol = 'mask_unseen' in both settings.
+# `decode_loss` is the classification loss of steps k >= 1 (step 0 keeps
+# the head's cross-entropy, as MiB's train.py does when old_classes == 0).
+_base_ = ['./ft.py']
+method = 'MiB'
+incremental = dict(
+    decode_loss=dict(type='UnbiasedCrossEntropyLoss'),
+    distill_output=dict(
+        type='UnbiasedDistillLoss', loss_weight=10.0, alpha=1.0),
+    new_class_init='background')

@@ -1,0 +1,14 @@
+# VOC 15-1, disjoint, MiB (Cermelli et al., CVPR 2020). MiB's Table 1
+# reports mIoU 1-15 / 16-20 / all = 46.2 / 12.9 / 37.9.
+_base_ = [
+    '../../_base_/mib_voc_deeplabv3.py',
+    '../../_base_/settings/disjoint.py', '../../_base_/methods/mib.py'
+]
+task = '15-1'
+eval_protocol = 'mask_unseen'  # MiB's test set: unseen classes ignored
+# 30 epochs of MiB's list data/voc/15-5s/train-<k>.npy: step 0: 8,437 images:
+# 351 it/epoch x 30 = 10,530 / 16 classes -> 658; steps 1-5: 378, 299, 420,
+# 500, 548 images: 450 + 360 + 510 + 600 + 660 = 2,580 iterations / 5 classes
+# = 516 a step.
+iters_per_class = 658
+iters_per_class_incremental = 516

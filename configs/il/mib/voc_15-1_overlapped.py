@@ -1,0 +1,14 @@
+# VOC 15-1, overlapped, MiB (Cermelli et al., CVPR 2020). MiB's Table 1
+# reports mIoU 1-15 / 16-20 / all = 35.1 / 13.5 / 29.7.
+_base_ = [
+    '../../_base_/mib_voc_deeplabv3.py',
+    '../../_base_/settings/overlapped.py', '../../_base_/methods/mib.py'
+]
+task = '15-1'
+eval_protocol = 'mask_unseen'  # MiB's test set: unseen classes ignored
+# 30 epochs of MiB's list data/voc/15-5s-ov/train-<k>.npy: step 0: 9,568
+# images: 398 it/epoch x 30 = 11,940 / 16 classes -> 746; steps 1-5: 487, 299,
+# 491, 500, 548 images: 600 + 360 + 600 + 600 + 660 = 2,820 iterations / 5
+# classes = 564 a step.
+iters_per_class = 746
+iters_per_class_incremental = 564

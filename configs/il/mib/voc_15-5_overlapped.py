@@ -1,0 +1,13 @@
+# VOC 15-5, overlapped, MiB (Cermelli et al., CVPR 2020). MiB's Table 1
+# reports mIoU 1-15 / 16-20 / all = 75.5 / 49.4 / 69.0.
+_base_ = [
+    '../../_base_/mib_voc_deeplabv3.py',
+    '../../_base_/settings/overlapped.py', '../../_base_/methods/mib.py'
+]
+task = '15-5'
+eval_protocol = 'mask_unseen'  # MiB's test set: unseen classes ignored
+# 30 epochs of MiB's list data/voc/15-5-ov/train-<k>.npy: step 0: 9,568
+# images: 398 it/epoch x 30 = 11,940 / 16 classes = 746.25 -> 746; step 1:
+# 2,145 images: 89 x 30 = 2,670 / 5 classes = 534.
+iters_per_class = 746
+iters_per_class_incremental = 534

@@ -1,0 +1,13 @@
+# VOC 19-1, overlapped, MiB (Cermelli et al., CVPR 2020). MiB's Table 1
+# reports mIoU 1-19 / 20 / all = 70.2 / 22.1 / 67.8.
+_base_ = [
+    '../../_base_/mib_voc_deeplabv3.py',
+    '../../_base_/settings/overlapped.py', '../../_base_/methods/mib.py'
+]
+task = '19-1'
+eval_protocol = 'mask_unseen'  # MiB's test set: unseen classes ignored
+# 30 epochs of MiB's list data/voc/19-1-ov/train-<k>.npy: step 0: 10,410
+# images: 433 it/epoch x 30 = 12,990 / 20 classes = 649.5 -> 650; step 1: 548
+# images: 22 x 30 = 660 / 1 class.
+iters_per_class = 650
+iters_per_class_incremental = 660

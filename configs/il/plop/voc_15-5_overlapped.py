@@ -1,0 +1,15 @@
+# VOC 15-5, overlapped, PLOP (Douillard et al., CVPR 2021). PLOP's Table 1
+# reports mIoU 0-15 / 16-20 / all = 75.73 / 51.71 / 70.09.
+_base_ = [
+    '../../_base_/mib_voc_deeplabv3.py',
+    '../../_base_/settings/overlapped.py', '../../_base_/methods/plop.py'
+]
+task = '15-5'
+eval_protocol = 'unseen_as_background'  # PLOP's test set: unseen -> 0
+# 30 epochs of MiB's list data/voc/15-5-ov/train-<k>.npy, which PLOP's code
+# also
+# builds (the same filter_images in dataset/utils.py): step 0: 9,568 images:
+# 398 it/epoch x 30 = 11,940 / 16 classes = 746.25 -> 746; step 1: 2,145
+# images: 89 x 30 = 2,670 / 5 classes = 534.
+iters_per_class = 746
+iters_per_class_incremental = 534
