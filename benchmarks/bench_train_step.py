@@ -2,15 +2,28 @@
 
 All methods train the same DistillEncoderDecoder step (C_old -> C_new) on
 the same random batch, in one run: step times round-robin in one process
-(noise hits every method alike); the memory a step adds in the same
-process on CUDA (peak statistics reset per method), in a fresh process
-per method on CPU (peak RSS cannot be reset). Stock mmseg
-``EncoderDecoder`` (no teacher) is measured too: our FT must cost the same.
+(noise hits every method alike; each round starts one method later).
+``time_ratio`` is the median over rounds of the method's time over FT's
+in the same round (a shared machine disturbs it less than a ratio of
+medians), by default on the CPU from the process's CPU time
+(``median_cpu_s``: time spent descheduled by other jobs does not count),
+on CUDA from wall time; ``median_s`` is wall time. The memory a step
+adds: in the same process on CUDA (peak statistics reset per method), in
+a fresh process per method on CPU (peak RSS cannot be reset). Stock mmseg
+``EncoderDecoder`` (no teacher) is measured too: our FT must cost the
+same. ``L'_D (cached teacher)`` is L'_D with ``teacher_cache`` (in
+memory), timed warm: the warm-up steps filled it, so it replays the
+teacher's logits of the batch.
 
     python benchmarks/bench_train_step.py                 # CPU, tiny model
     python benchmarks/bench_train_step.py --device cuda   # R101, 321², batch 4
-    python benchmarks/bench_train_step.py --device cuda --amp  # bf16
+    python benchmarks/bench_train_step.py --device cuda --amp  # mixed prec.
     python benchmarks/bench_train_step.py --model r101 --size 65 --batch 1
+
+``--amp`` runs every method's forward and losses under autocast with the
+dtype the experiment's ``amp='auto'`` picks (bf16 on the CPU and on GPUs
+that support it, else fp16 with a ``GradScaler``). ``--threads`` defaults
+to ``$OMP_NUM_THREADS`` (else every core).
 """
 import argparse
 import json
@@ -18,6 +31,7 @@ import multiprocessing as mp
 import os
 import os.path as osp
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -46,8 +60,19 @@ METHODS = {
         distill_output=dict(
             type='OutputDistillLoss', variant='ilt', pixel_mask='old'),
         distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0)),
+    "L'_D (cached teacher)":
+    dict(
+        distill_output=dict(
+            type='OutputDistillLoss', variant='ilt', pixel_mask='old'),
+        teacher_cache=dict(dir=None)),
 }
-TARGETS = {"L'_D": 1.25, "L''_D": 1.30, "EF+L'_D": 0.60}  # time / FT
+# time / FT
+TARGETS = {
+    "L'_D": 1.25,
+    "L''_D": 1.30,
+    "EF+L'_D": 0.60,
+    "L'_D (cached teacher)": 1.05
+}
 
 
 def model_cfg(model: str, num_classes: int) -> dict:
@@ -75,7 +100,11 @@ def batch(device: str, size: int, n: int, num_classes: int, seed: int = 0):
         s = SegDataSample()
         label = torch.randint(0, num_classes, (1, size, size), generator=g)
         s.gt_sem_seg = PixelData(data=label.to(device))
-        s.set_metainfo(dict(img_shape=(size, size), pad_shape=(size, size)))
+        s.set_metainfo(
+            dict(
+                img_path=f'bench_{len(samples)}.jpg',  # teacher_cache key
+                img_shape=(size, size),
+                pad_shape=(size, size)))
         samples.append(s)
     return inputs, samples
 
@@ -85,6 +114,7 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     import torch
     from mmseg.registry import MODELS
     import mmseg_incremental  # noqa: F401
+    from mmseg_incremental.planning.scalars import amp_dtype
     torch.manual_seed(0)
     cfg = model_cfg(args.model, args.new_classes)
     if METHODS[method] is not None:
@@ -99,15 +129,20 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-4)
     inputs, samples = batch(args.device, args.size, args.batch,
                             args.new_classes)
+    dtype = amp_dtype('auto', args.device) if args.amp else None
+    scaler = torch.amp.GradScaler(args.device, enabled=dtype == 'float16')
 
     def step() -> None:
         with torch.autocast(
-                args.device, dtype=torch.bfloat16, enabled=args.amp):
+                args.device,
+                dtype=getattr(torch, dtype or 'bfloat16'),
+                enabled=args.amp):
             losses = model.loss(inputs, samples)
         loss = sum(v.float() for k, v in losses.items() if 'loss' in k)
         optim.zero_grad()
-        loss.backward()
-        optim.step()
+        scaler.scale(loss).backward()
+        scaler.step(optim)
+        scaler.update()
         if args.device == 'cuda':
             torch.cuda.synchronize()
 
@@ -133,12 +168,30 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
             step()
             memory[method] = (torch.cuda.max_memory_allocated() - base) / 2**20
     times = {m: [] for m in METHODS}
-    for _ in range(args.iters):
-        for method, step in steps.items():
-            t = time.perf_counter()
+    cpu_times = {m: [] for m in METHODS}
+    names = list(steps)
+    for round_ in range(args.iters):
+        # Each round starts one method later: no method always runs right
+        # after the same one (position in the round biases a step's time).
+        shift = round_ % len(names)
+        for method in names[shift:] + names[:shift]:
+            step = steps[method]
+            t, c = time.perf_counter(), time.process_time()
             step()
             times[method].append(time.perf_counter() - t)
-    queue.put(({m: sorted(v)[len(v) // 2] for m, v in times.items()}, memory))
+            cpu_times[method].append(time.process_time() - c)
+    clock = times if args.ratio_clock == 'wall' else cpu_times
+    ratios = {
+        m: statistics.median(a / b for a, b in zip(v, clock['FT']))
+        for m, v in clock.items()
+    }
+    queue.put(({
+        m: statistics.median(v)
+        for m, v in times.items()
+    }, {
+        m: statistics.median(v)
+        for m, v in cpu_times.items()
+    }, ratios, memory))
 
 
 def peak_memory(method: str, args: argparse.Namespace, teacher: str,
@@ -197,20 +250,32 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--iters', type=int, default=None)
     parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--threads', type=int, default=os.cpu_count())
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=int(os.environ.get('OMP_NUM_THREADS') or os.cpu_count()))
     parser.add_argument('--old-classes', type=int, default=16)
     parser.add_argument('--new-classes', type=int, default=17)
+    parser.add_argument(
+        '--ratio-clock',
+        choices=['wall', 'cpu'],
+        default=None,
+        help='clock of time_ratio: the process\'s CPU time (default on the '
+        'CPU: other jobs on a shared machine disturb it less) or wall time '
+        '(default on CUDA)')
     parser.add_argument('--json', help='write the results here')
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='bf16 autocast for the forward and the losses')
+        help='autocast (bf16 where supported, else fp16) for the forward '
+        'and the losses')
     args = parser.parse_args()
     cuda = args.device == 'cuda'
     args.model = args.model or ('r101' if cuda else 'tiny')
     args.size = args.size or (321 if cuda else 128)
     args.batch = args.batch or (4 if cuda else 8)
-    args.iters = args.iters or (30 if cuda else 15)
+    args.iters = args.iters or 30
+    args.ratio_clock = args.ratio_clock or ('wall' if cuda else 'cpu')
 
     ctx = mp.get_context('spawn')
     with tempfile.TemporaryDirectory() as tmp:
@@ -218,7 +283,7 @@ def main() -> None:
         proc = ctx.Process(target=make_teacher, args=(args, teacher))
         proc.start()
         proc.join()
-        times, memory = _child(ctx, time_all, args, teacher)
+        times, cpu_times, ratios, memory = _child(ctx, time_all, args, teacher)
         if not memory:  # CPU: peak RSS growth, a fresh process per method
             memory = {
                 m: _child(ctx, peak_memory, m, args, teacher)
@@ -228,7 +293,8 @@ def main() -> None:
         m:
         dict(
             median_s=times[m],
-            time_ratio=times[m] / times['FT'],
+            median_cpu_s=cpu_times[m],
+            time_ratio=ratios[m],
             step_mem_mib=memory[m],
             mem_ratio=memory[m] / memory['FT'])
         for m in METHODS
@@ -236,16 +302,17 @@ def main() -> None:
     print(f'device={args.device} model={args.model} '
           f'input={args.batch}x3x{args.size}x{args.size} '
           f'classes {args.old_classes}->{args.new_classes} '
-          f'iters={args.iters} threads={args.threads} amp={args.amp}')
-    print(f'{"method":12s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
+          f'iters={args.iters} threads={args.threads} amp={args.amp} '
+          f'time/FT by {args.ratio_clock} time')
+    print(f'{"method":22s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
           f'{"mem/FT":>7s} {"target":>9s}')
     for method, r in results.items():
         target = 'FT<=1.02x' if method == 'stock' else TARGETS.get(method, '')
-        print(f'{method:12s} {r["median_s"]:8.4f} {r["time_ratio"]:8.3f} '
+        print(f'{method:22s} {r["median_s"]:8.4f} {r["time_ratio"]:8.3f} '
               f'{r["step_mem_mib"]:9.1f} {r["mem_ratio"]:7.3f} '
               f'{target!s:>9s}')
     print('FT / stock EncoderDecoder time: '
-          f'{times["FT"] / times["stock"]:.3f}')
+          f'{1 / ratios["stock"]:.3f}')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(args=vars(args), results=results), f, indent=1)

@@ -30,9 +30,13 @@ task's class order), 255 stays 255. The label map goes through mmseg's own
 path: ``data_info['label_map']`` applied by ``LoadAnnotations``.
 """
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+import random
+import zlib
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..tasks import NUM_CLASSES, IncrementalTask, TaskSpec, get_task
 from .class_presence import load_class_presence
@@ -130,6 +134,27 @@ def _check_paths(kwargs: dict) -> None:
                 'data_root and data_prefix.')
 
 
+@contextmanager
+def _seeded_randomness(seed: int, key: str) -> Iterator[None]:
+    """Seed numpy's, Python's and torch's (CPU) global generators from
+    ``(seed, key)`` inside the block and restore their states after it, so
+    that the rest of the process (the sampler, other images) is
+    undisturbed."""
+    crc = zlib.crc32(key.encode())
+    states = (np.random.get_state(), random.getstate(),
+              torch.random.get_rng_state())
+    np.random.seed([seed % 2**32, crc])
+    random.seed(f'{seed}:{key}')
+    # The CPU generator only (torch.manual_seed would reseed CUDA's too).
+    torch.default_generator.manual_seed((seed % 2**31) * 2**32 + crc)
+    try:
+        yield
+    finally:
+        np.random.set_state(states[0])
+        random.setstate(states[1])
+        torch.random.set_rng_state(states[2])
+
+
 class IncrementalDatasetMixin:
     """Turns an mmseg dataset into the split of one step of a task.
 
@@ -149,6 +174,15 @@ class IncrementalDatasetMixin:
         presence_cache_dir (str, optional): Folder of the class-presence
             cache. Defaults to ``$MMSEG_INCREMENTAL_CACHE`` or
             ``~/.cache/mmseg_incremental``.
+        augment_seed (int, optional): When set, every image gets one fixed
+            augmentation: its pipeline runs with the random generators
+            (numpy, Python, torch) seeded from ``augment_seed`` and the
+            image's file name, so the same crop, flip and scale come back every
+            epoch, in every worker and after a resume (the authors' teacher
+            cache, ``run_generate_old_maps.py``, relies on this; the
+            experiment sets it with ``DistillEncoderDecoder(teacher_cache=
+            ...)``). None: a new random augmentation at every visit.
+            Defaults to None.
         **kwargs: The mmseg dataset's own arguments.
     """
 
@@ -161,6 +195,7 @@ class IncrementalDatasetMixin:
                  setting: str = 'sequential',
                  eval_protocol: str = 'seen_only',
                  presence_cache_dir: Optional[str] = None,
+                 augment_seed: Optional[int] = None,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         self.task = get_task(self.DATASET_NAME, task)
@@ -171,6 +206,7 @@ class IncrementalDatasetMixin:
         self.setting = setting
         self.eval_protocol = eval_protocol
         self.presence_cache_dir = presence_cache_dir
+        self.augment_seed = None if augment_seed is None else int(augment_seed)
         all_names = self.METAINFO['classes']
         names = tuple(all_names[c] for c in self.task.seen_classes(step))
         if metainfo and 'classes' in metainfo and \
@@ -192,6 +228,16 @@ class IncrementalDatasetMixin:
         super().__init__(*args, metainfo=metainfo, **kwargs)
 
     # Hooks of mmseg's BaseSegDataset -------------------------------------
+    def prepare_data(self, idx: int) -> Any:
+        """The pipeline's output for image ``idx``; with ``augment_seed``,
+        the same augmentation at every call (see the class docstring)."""
+        if self.augment_seed is None:
+            return super().prepare_data(idx)
+        path = self.get_data_info(idx).get('img_path')
+        key = osp.basename(path) if path else str(idx)
+        with _seeded_randomness(self.augment_seed, key):
+            return super().prepare_data(idx)
+
     def get_label_map(
         self,
         new_classes: Optional[Sequence[str]] = None

@@ -1,6 +1,8 @@
 from .hooks import (AtomicCheckpointHook, ExperimentProgressHook,
                     FreezeEncoderHook)
+from .optimizers import AutocastOptimWrapper
 
 __all__ = [
-    'AtomicCheckpointHook', 'ExperimentProgressHook', 'FreezeEncoderHook'
+    'AtomicCheckpointHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
+    'AutocastOptimWrapper'
 ]

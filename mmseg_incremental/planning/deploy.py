@@ -15,7 +15,8 @@ from mmengine.config import Config
 
 #: DistillEncoderDecoder arguments that a plain EncoderDecoder lacks.
 DISTILL_KEYS = ('teacher_checkpoint', 'distill_output', 'distill_feature',
-                'freeze_encoder', 'new_class_init', 'num_old_classes')
+                'freeze_encoder', 'new_class_init', 'num_old_classes',
+                'teacher_cache')
 #: Hooks that only make sense while training a step.
 TRAINING_HOOKS = ('FreezeEncoderHook', )
 

@@ -17,9 +17,11 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     classifier = 'grow'           # |S_k| outputs; 'fixed': all from step 0
     distill_resolution = None     # L'_D at 'logits' or 'labels' resolution
                                   # (None: the loss config's own)
+    amp = None                    # mixed precision: 'bf16', 'fp16', 'auto'
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
-        freeze_encoder=False, new_class_init='default')
+        freeze_encoder=False, new_class_init='default',
+        teacher_cache=None)       # dict(): replay M_{k-1}'s logits
     method = "L'_D"               # the name reports print
 
 and the mmseg-style scalars ``data_root``, ``crop_size``, ``pretrained``
@@ -44,15 +46,16 @@ from mmseg.registry import DATASETS
 from ..tasks import IncrementalTask, get_task
 from .init_files import init_sources
 from .schedule import patch_schedule
-from .scalars import (apply_crop_size, apply_data_root, apply_pretrained,
-                      apply_total_batch, total_batch)
+from .scalars import (apply_amp, apply_crop_size, apply_data_root,
+                      apply_pretrained, apply_teacher_cache, apply_total_batch,
+                      total_batch)
 
 #: Top-level keys of an experiment config that are not mmengine's.
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
                    'step0_store', 'step0_store_timeout', 'max_step', 'method',
                    'lr_decay_horizon', 'classifier',
-                   'iters_per_class_incremental', 'distill_resolution')
+                   'iters_per_class_incremental', 'distill_resolution', 'amp')
 CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
@@ -63,6 +66,7 @@ _DEFAULTS = dict(
     lr_min=1e-6,
     lr_decay_horizon=1.0,
     classifier='grow',
+    amp=None,
     incremental=dict())
 
 
@@ -155,6 +159,10 @@ def build_step_config(cfg: Config,
     apply_total_batch(step_cfg,
                       get_world_size() if world_size is None else world_size)
     _set_model(step_cfg, cfg, task, step, teacher_checkpoint)
+    apply_teacher_cache(
+        step_cfg,
+        list(iter_incremental_datasets(step_cfg.get('train_dataloader', {}))))
+    apply_amp(step_cfg, _get(cfg, 'amp'))
     iters = step_iters(cfg, task, step)
     horizon = 1.0 if step == 0 else float(_get(cfg, 'lr_decay_horizon'))
     patch_schedule(

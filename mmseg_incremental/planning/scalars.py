@@ -17,16 +17,32 @@ step config instead:
                      processes loads ``total_batch_size / W`` images (the
                      paper's 4 on 1, 2 or 4 GPUs); None: the dataloader's
                      ``batch_size`` is per process (mmseg's convention)
+``amp``              mixed precision of every step: ``optim_wrapper``
+                     becomes mmengine's ``AmpOptimWrapper`` (GPU) or
+                     :class:`AutocastOptimWrapper` (CPU, bf16), its
+                     optimizer and other arguments kept
 ===================  =====================================================
+
+A method's ``teacher_cache`` (``incremental = dict(teacher_cache=...)``)
+gets its folder under the step's work dir and the fixed augmentation it
+needs on the training datasets (:func:`apply_teacher_cache`).
 
 Replaced values are logged; contradictions that have no safe reading
 (``pretrained`` set twice, a batch that W does not divide) raise.
 """
 import logging
+import os.path as osp
 from typing import Iterator, List, Optional
 
+import torch
 from mmengine.config import Config
+from mmengine.device import get_device
 from mmengine.logging import print_log
+
+#: Values of the top-level ``amp``.
+AMP_MODES = (None, 'bf16', 'fp16', 'auto')
+#: Optim wrappers that ``amp`` may replace.
+_PLAIN_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper')
 
 
 def _log(text: str) -> None:
@@ -138,3 +154,83 @@ def total_batch(cfg: Config, world_size: int) -> int:
     if cfg.get('total_batch_size') is not None:
         return int(cfg.total_batch_size)
     return int(cfg.train_dataloader.batch_size) * world_size
+
+
+def amp_dtype(amp: Optional[str],
+              device: Optional[str] = None) -> Optional[str]:
+    """The autocast dtype that ``amp`` means on ``device``.
+
+    Args:
+        amp (str, optional): None (fp32), ``'bf16'``, ``'fp16'`` or
+            ``'auto'`` (bf16 where the device supports it -- a CUDA GPU
+            with ``torch.cuda.is_bf16_supported()``, always on the CPU --
+            fp16 with dynamic loss scaling otherwise).
+        device (str, optional): ``'cuda'``, ``'cpu'``, ... Defaults to
+            mmengine's ``get_device()``.
+
+    Returns:
+        str, optional: ``'bfloat16'``, ``'float16'`` or None.
+    """
+    if amp not in AMP_MODES:
+        raise ValueError(f'amp={amp!r} is unknown; use None (fp32), '
+                         "'bf16', 'fp16' or 'auto' (bf16 where supported, "
+                         'else fp16).')
+    if amp is None:
+        return None
+    device = device or get_device()
+    bf16_ok = device != 'cuda' or torch.cuda.is_bf16_supported()
+    if amp == 'auto':
+        return 'bfloat16' if bf16_ok else 'float16'
+    if amp == 'bf16' and not bf16_ok:
+        raise ValueError("amp='bf16': this GPU does not support bfloat16; "
+                         "use amp='fp16' or 'auto'.")
+    if amp == 'fp16' and device == 'cpu':
+        raise ValueError("amp='fp16' needs a GPU (mmengine's autocast runs "
+                         "only bf16 on the CPU); use amp='bf16' or 'auto'.")
+    return 'bfloat16' if amp == 'bf16' else 'float16'
+
+
+def apply_amp(step_cfg: Config, amp: Optional[str]) -> None:
+    """Mixed precision for the step: the ``optim_wrapper`` becomes
+    mmengine's ``AmpOptimWrapper`` (``dtype``; fp16 with
+    ``loss_scale='dynamic'``), or on the CPU, where ``AmpOptimWrapper``
+    refuses to run, :class:`AutocastOptimWrapper` (bf16, no loss scaler).
+    The optimizer, ``clip_grad``, ``paramwise_cfg``... are kept."""
+    device = get_device()
+    dtype = amp_dtype(amp, device)
+    if dtype is None:
+        return
+    wrapper = step_cfg.optim_wrapper
+    old = wrapper.get('type', 'OptimWrapper')
+    if old not in _PLAIN_WRAPPERS:
+        raise ValueError(
+            f'amp={amp!r} turns optim_wrapper into an AmpOptimWrapper, but '
+            f'it is a {old!r}; set amp=None and configure mixed precision '
+            'in that wrapper.')
+    if device == 'cpu':
+        wrapper['type'] = 'AutocastOptimWrapper'
+        wrapper.pop('loss_scale', None)
+    else:
+        wrapper['type'] = 'AmpOptimWrapper'
+        if dtype == 'float16':
+            wrapper.setdefault('loss_scale', 'dynamic')
+    wrapper['dtype'] = dtype
+    _log(f'amp={amp!r} on {device}: optim_wrapper {old} -> '
+         f'{wrapper["type"]}(dtype={dtype!r}).')
+
+
+def apply_teacher_cache(step_cfg: Config, train_datasets: List[dict]) -> None:
+    """A ``teacher_cache`` of the step's model gets its folder,
+    ``<work_dir>/teacher_cache`` unless it names one (``dir=None``: in
+    memory), and every training dataset one fixed augmentation per image
+    (``augment_seed``: ``randomness.seed``, or 0)."""
+    cache = step_cfg.model.get('teacher_cache')
+    if cache is None:
+        return
+    if 'dir' not in cache:
+        cache['dir'] = osp.join(step_cfg.work_dir, 'teacher_cache')
+    seed = (step_cfg.get('randomness') or {}).get('seed') or 0
+    for ds in train_datasets:
+        ds['augment_seed'] = seed
+    _log(f'teacher_cache in {cache["dir"] or "memory"}: each training '
+         f'image gets one fixed augmentation (augment_seed={seed}).')

@@ -1,4 +1,5 @@
 """L''_D: distillation on the encoder's features (ILT, Eq. 4)."""
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -13,6 +14,8 @@ class FeatureDistillLoss(nn.Module):
     The features are the encoder's output (res5 of ResNet-101, 2048
     channels, for DeepLab-v2); the mean runs over every element (batch,
     channels and positions). The teacher's features are detached here.
+    Computed in fp32 with autocast off inside, whatever the features' dtype
+    (mixed-precision training).
     Meaningless together with EF (the paper): the segmentor refuses that.
 
     Args:
@@ -52,8 +55,9 @@ class FeatureDistillLoss(nn.Module):
                              'features of the same shape; got '
                              f'{tuple(student_feat.shape)} and '
                              f'{tuple(teacher_feat.shape)}.')
-        return self.loss_weight * F.mse_loss(student_feat,
-                                             teacher_feat.detach())
+        with torch.autocast(student_feat.device.type, enabled=False):
+            return self.loss_weight * F.mse_loss(student_feat.float(),
+                                                 teacher_feat.detach().float())
 
     @property
     def loss_name(self) -> str:

@@ -70,11 +70,13 @@ class OutputDistillLoss(nn.Module):
     ``'none'`` keeps all of them (MiB), ``'old'`` (the authors' code) keeps
     only pixels whose label is the background or an old class (output index
     < C_old and not ``ignore_index``; never a new class of U_k); the labels
-    are
-    nearest-downsampled to the logits' resolution. When no pixel is kept the
-    loss is 0. Both logits are divided by ``temperature``; the result is
+    are nearest-downsampled to the logits' resolution. When no pixel is kept
+    the loss is 0. Both logits are divided by ``temperature``; the result is
     **not** multiplied by T^2 (pass ``loss_weight=lambda * T**2`` for
     Hinton's gradient scaling). The teacher's logits are detached here.
+    The loss computes in fp32 whatever the logits' dtype, with autocast off
+    inside (mixed precision: bf16/fp16 logits are cast up; the upsampling,
+    softmaxes and sums never run in low precision).
 
     Args:
         variant (str): ``'ilt'`` or ``'mib'``. Defaults to ``'ilt'``.
@@ -170,7 +172,18 @@ class OutputDistillLoss(nn.Module):
                 'student logits (N, C_new, h, w) with C_new >= C_old; got '
                 f'student {tuple(student_logits.shape)}, teacher '
                 f'{tuple(teacher_logits.shape)}.')
-        teacher_logits = teacher_logits.detach()
+        # fp32 under mixed precision: the logits are cast up and autocast,
+        # which would run the upsampling in low precision, is off here.
+        with torch.autocast(student_logits.device.type, enabled=False):
+            return self._forward_fp32(student_logits.float(),
+                                      teacher_logits.detach().float(),
+                                      seg_label, num_old_classes)
+
+    def _forward_fp32(self, student_logits: Tensor, teacher_logits: Tensor,
+                      seg_label: Optional[Tensor],
+                      num_old_classes: Optional[int]) -> Tensor:
+        """The body of :meth:`forward` on checked fp32 logits."""
+        num_old = teacher_logits.shape[1]
         if self.resolution == 'labels':
             if seg_label is None:
                 raise ValueError("OutputDistillLoss(resolution='labels') "
