@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One call on a GPU machine without network (DESIGN §6): bring the stack up
 # from carried wheels, time every method on the paper's R101 (fp32 and bf16
-# autocast), then run VOC 19-1 EF+L'_D through tools/train_incremental.py on
-# a carried VOC-format folder at 321x321 crops, total batch 4.
+# autocast), then run VOC 15-1 EF+L'_D (all six steps, a few iterations a
+# class) through tools/train_incremental.py on a carried VOC-format folder at
+# 321x321 crops, total batch 4.
 #
 #   here:  pip download ... -d .whl (README "GPU"), python tools/make_benchmark.py
 #          data/gpu_voc --num-train 400 --num-val 100 --image-size 256
@@ -38,14 +39,14 @@ python3 benchmarks/bench_train_step.py --device cuda --iters 15 --amp \
   --json "$OUT/bench_bf16.json" 2>&1 | tail -12 | tee -a "$OUT/timeline.txt"
 stamp 'bench bf16 done'
 
-python3 tools/train_incremental.py configs/il/voc_19-1_ef-ld.py \
-  --work-dir /tmp/run/19-1_ef-ld --cfg-options iters_per_class=10 \
+python3 tools/train_incremental.py configs/il/voc_15-1_ef-ld.py \
+  --work-dir /tmp/run/15-1_ef-ld --cfg-options iters_per_class=5 \
   data_root="$DATA" step0_store=/tmp/run/store \
   train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt \
   train_dataloader.dataset.data_prefix.seg_map_path=SegmentationClass \
   train_dataloader.num_workers=4 val_dataloader.num_workers=4 \
-  > "$OUT/run_19-1.log" 2>&1 || echo 'run failed' >> "$OUT/timeline.txt"
-stamp '19-1 EF+LD run done'
-cp /tmp/run/19-1_ef-ld/summary.json "$OUT/summary_19-1.json" 2>/dev/null || true
-grep -E 'M_0 init|total_batch_size|FreezeEncoderHook|Iter\(train\)' \
-  "$OUT/run_19-1.log" | cut -c1-400 >> "$OUT/timeline.txt" || true
+  > "$OUT/run_15-1.log" 2>&1 || echo 'run failed' >> "$OUT/timeline.txt"
+stamp '15-1 EF+LD run done'
+cp /tmp/run/15-1_ef-ld/summary.json "$OUT/summary_15-1.json" 2>/dev/null || true
+grep -E 'M_0 init|total_batch_size|FreezeEncoderHook|Experiment: step|Iter\(train\)' \
+  "$OUT/run_15-1.log" | cut -c1-400 >> "$OUT/timeline.txt" || true
