@@ -1,8 +1,8 @@
 from .hooks import (AtomicCheckpointHook, ExperimentProgressHook,
-                    FreezeEncoderHook)
+                    FreezeEncoderHook, PseudoLabelHook)
 from .optimizers import AutocastOptimWrapper
 
 __all__ = [
     'AtomicCheckpointHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
-    'AutocastOptimWrapper'
+    'PseudoLabelHook', 'AutocastOptimWrapper'
 ]

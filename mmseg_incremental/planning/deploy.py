@@ -16,9 +16,10 @@ from mmengine.config import Config
 #: DistillEncoderDecoder arguments that a plain EncoderDecoder lacks.
 DISTILL_KEYS = ('teacher_checkpoint', 'distill_output', 'distill_feature',
                 'freeze_encoder', 'new_class_init', 'num_old_classes',
-                'teacher_cache')
+                'teacher_cache', 'decode_loss', 'distill_pod', 'pseudo_label',
+                'num_seen_classes')
 #: Hooks that only make sense while training a step.
-TRAINING_HOOKS = ('FreezeEncoderHook', )
+TRAINING_HOOKS = ('FreezeEncoderHook', 'PseudoLabelHook')
 
 
 def deploy_config(step_cfg: Config) -> Config:

@@ -234,6 +234,14 @@ def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask, step: int,
         model['backbone'].pop('pretrained', None)
     if model.get('freeze_encoder'):
         _add_hook(step_cfg, dict(type='FreezeEncoderHook'))
+    if model.get('pseudo_label') is not None:
+        # PLOP: the step's entropy thresholds, one teacher pass first.
+        _add_hook(step_cfg, dict(type='PseudoLabelHook'))
+    if classifier == 'fixed' and (model.get('pseudo_label') is not None
+                                  or model.get('distill_pod') is not None):
+        # POD's class factor and the entropy normaliser need |S_k|, which
+        # a fixed classifier's size does not tell.
+        model['num_seen_classes'] = task.num_classes(step)
 
 
 def _add_hook(step_cfg: Config, hook: dict) -> None:

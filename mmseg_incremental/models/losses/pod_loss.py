@@ -87,6 +87,24 @@ def local_pod(x: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
     return torch.cat(emb, dim=1)
 
 
+def _pooled(x: Tensor, scales: Sequence[int]) -> Tensor:
+    """:func:`local_pod`'s values in another order, with two reductions per
+    scale instead of two per window (the windows as a view, (N, C, s, kh,
+    s, kw)). Distances and norms of embeddings do not depend on the order
+    of their entries, so :class:`PODLoss` uses this."""
+    n, c, h, w = x.shape
+    emb = []
+    for s in scales:
+        kh, kw = h // s, w // s
+        if kh == 0 or kw == 0:
+            raise ValueError(f'local_pod: a {h}x{w} map cannot be cut into '
+                             f'{s}x{s} windows; use smaller scales.')
+        win = x[:, :, :s * kh, :s * kw].reshape(n, c, s, kh, s, kw)
+        emb.append(win.mean(dim=5).reshape(n, -1))  # pool the width
+        emb.append(win.mean(dim=3).reshape(n, -1))  # pool the height
+    return torch.cat(emb, dim=1)
+
+
 @MODELS.register_module()
 class PODLoss(nn.Module):
     """PLOP's Local POD feature distillation ``L_pod``.
@@ -111,6 +129,14 @@ class PODLoss(nn.Module):
     C_new vs C_old), the student's extra channels are summed into its
     channel 0 first (PLOP's ``extra_channels='sum'``). The teacher's maps
     are detached; the computation runs in float32.
+
+    Implementation (speed, same value up to float rounding): the window
+    poolings run as two reductions per scale on a view of the map
+    (:func:`_pooled`, the entries of :func:`local_pod` in another order,
+    which a norm ignores); without ``normalize`` the embedding being
+    linear, ``Phi(x^2) - Phi(x'^2)`` is computed as ``Phi(x^2 - x'^2)``;
+    a pair whose student and teacher maps are the same tensor (EF shares
+    the encoder) adds 0 without being pooled.
 
     Args:
         loss_weight (float): Factor of every layer (PLOP's ``pod_factor``,
@@ -205,6 +231,12 @@ class PODLoss(nn.Module):
             weight = self.loss_weight
             if is_last and self.last_layer_weight is not None:
                 weight = self.last_layer_weight
+            if stu is tea:
+                if stu.dim() != 4:
+                    raise ValueError('PODLoss expects maps of shape (N, C, '
+                                     f'H, W); got {tuple(stu.shape)} at '
+                                     f'layer {idx}.')
+                continue  # the same map: distance 0
             stu = stu.float()
             tea = tea.detach().float()
             if stu.dim() != 4 or tea.dim() != 4:
@@ -226,12 +258,16 @@ class PODLoss(nn.Module):
                 # PLOP's extra_channels='sum': new logits join the background.
                 bg = stu[:, :1] + stu[:, num_old:].sum(dim=1, keepdim=True)
                 stu = torch.cat([bg, stu[:, 1:num_old]], dim=1)
-            emb_s = local_pod(stu.pow(2), self.scales)
-            emb_t = local_pod(tea.pow(2), self.scales)
             if self.normalize:
-                emb_s = F.normalize(emb_s, p=2, dim=1)
-                emb_t = F.normalize(emb_t, p=2, dim=1)
-            dist = torch.linalg.vector_norm(emb_s - emb_t, ord=2, dim=1)
+                emb_s = F.normalize(
+                    _pooled(stu.pow(2), self.scales), p=2, dim=1)
+                emb_t = F.normalize(
+                    _pooled(tea.pow(2), self.scales), p=2, dim=1)
+                diff = emb_s - emb_t
+            else:
+                # Phi is linear: Phi(s^2) - Phi(t^2) = Phi(s^2 - t^2).
+                diff = _pooled(stu.pow(2) - tea.pow(2), self.scales)
+            dist = torch.linalg.vector_norm(diff, ord=2, dim=1)
             loss = loss + weight * dist.mean()
         return factor * loss / num_layers
 

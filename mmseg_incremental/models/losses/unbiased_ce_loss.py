@@ -20,7 +20,17 @@ Facts taken from the authors' code, ``fcdl94/MiB`` (commit 1c58983):
 - ``segmentation_module.py``: the logits are bilinearly upsampled to the
   input size before every loss, so MiB computes it at the labels'
   resolution.
+
+In mmseg this loss is the decode head's ``loss_decode`` at steps k >= 1:
+``DistillEncoderDecoder(decode_loss=dict(type='UnbiasedCrossEntropyLoss'))``
+installs it in the student's head and sets its ``num_old_classes``; the
+head's ``loss_by_feat`` then calls it as any mmseg loss,
+``loss(seg_logits, seg_label, weight=None, ignore_index=...)``, with the
+logits already upsampled to the labels (bilinear, the head's
+``align_corners``), as MiB does.
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -51,7 +61,9 @@ class UnbiasedCrossEntropyLoss(nn.Module):
     is 0, still attached to the graph.
 
     The logits and the labels must have the same spatial size: resizing
-    (MiB upsamples the logits bilinearly to the labels) is the caller's job.
+    (MiB upsamples the logits bilinearly to the labels) is the caller's job
+    (mmseg's ``BaseDecodeHead.loss_by_feat`` does it). The loss computes
+    in fp32 with autocast off inside (bf16/fp16 logits are cast up).
 
     Args:
         loss_weight (float): Weight of the loss, >= 0. Defaults to 1.0.
@@ -59,12 +71,16 @@ class UnbiasedCrossEntropyLoss(nn.Module):
         loss_name (str): Log key; must start with ``loss_`` so that
             mmengine's ``parse_losses`` back-propagates it. Defaults to
             ``'loss_unbiased_ce'``.
+        num_old_classes (int, optional): C_old, used when :meth:`forward`
+            gets none (mmseg's call convention has no such argument;
+            ``DistillEncoderDecoder`` sets it). Defaults to None.
     """
 
     def __init__(self,
                  loss_weight: float = 1.0,
                  ignore_index: int = 255,
-                 loss_name: str = 'loss_unbiased_ce') -> None:
+                 loss_name: str = 'loss_unbiased_ce',
+                 num_old_classes: Optional[int] = None) -> None:
         super().__init__()
         if not loss_weight >= 0:
             raise ValueError(f'UnbiasedCrossEntropyLoss got loss_weight='
@@ -76,22 +92,43 @@ class UnbiasedCrossEntropyLoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self.ignore_index = int(ignore_index)
         self._loss_name = loss_name
+        self.num_old_classes = (None if num_old_classes is None else
+                                int(num_old_classes))
 
-    def forward(self, logits: Tensor, seg_label: Tensor,
-                num_old_classes: int) -> Tensor:
+    def forward(self,
+                logits: Tensor,
+                seg_label: Tensor,
+                num_old_classes: Optional[int] = None,
+                weight: Optional[Tensor] = None,
+                ignore_index: Optional[int] = None) -> Tensor:
         """Compute ``loss_weight * l_ce``.
 
         Args:
             logits (Tensor): The current model's logits, shape (N, C, H, W).
             seg_label (Tensor): Labels (output indices, ``ignore_index`` =
                 ignore), shape (N, H, W) or (N, 1, H, W), the logits' size.
-            num_old_classes (int): C_old = |Y^{t-1}|, background included;
-                outputs ``[0, C_old)`` form the background. 0 or 1 gives the
-                plain cross-entropy.
+            num_old_classes (int, optional): C_old = |Y^{t-1}|, background
+                included; outputs ``[0, C_old)`` form the background. 0 or
+                1 gives the plain cross-entropy. Defaults to the
+                constructor's ``num_old_classes``.
+            weight (Tensor, optional): Per-pixel weights (N, H, W) (mmseg's
+                ``seg_weight``), multiplying each pixel's term; the mean
+                still runs over the non-ignored pixels. Defaults to None.
+            ignore_index (int, optional): The label of ignored pixels
+                (mmseg's heads pass theirs). Defaults to the constructor's.
 
         Returns:
             Tensor: The weighted loss, a scalar.
         """
+        if num_old_classes is None:
+            num_old_classes = self.num_old_classes
+        if num_old_classes is None:
+            raise ValueError(
+                'UnbiasedCrossEntropyLoss needs num_old_classes (C_old): '
+                'pass it to forward() or to the constructor (as '
+                'DistillEncoderDecoder(decode_loss=...) does).')
+        ignore_index = self.ignore_index if ignore_index is None else int(
+            ignore_index)
         if logits.dim() != 4:
             raise ValueError('UnbiasedCrossEntropyLoss expects logits of '
                              f'shape (N, C, H, W); got {tuple(logits.shape)}.')
@@ -109,19 +146,32 @@ class UnbiasedCrossEntropyLoss(nn.Module):
         if num_old > num_classes:
             raise ValueError(f'UnbiasedCrossEntropyLoss got num_old_classes='
                              f'{num_old_classes} > {num_classes} outputs.')
+        if weight is not None and weight.shape != seg_label.shape:
+            raise ValueError('UnbiasedCrossEntropyLoss needs a per-pixel '
+                             f'weight of shape {tuple(seg_label.shape)}; got '
+                             f'{tuple(weight.shape)}.')
+        # fp32 under mixed precision (bf16/fp16 logits are cast up).
+        with torch.autocast(logits.device.type, enabled=False):
+            return self._forward_fp32(logits.float(), seg_label, num_old,
+                                      weight, ignore_index)
 
+    def _forward_fp32(self, logits: Tensor, seg_label: Tensor, num_old: int,
+                      weight: Optional[Tensor], ignore_index: int) -> Tensor:
+        """The body of :meth:`forward` on checked fp32 logits."""
         den = torch.logsumexp(logits, dim=1, keepdim=True)
         log_bg = torch.logsumexp(logits[:, :num_old], dim=1, keepdim=True)
         # Channel 0: background or old; channel 1 + j: new class C_old + j.
         log_prob = torch.cat([log_bg, logits[:, num_old:]], dim=1) - den
 
         seg_label = seg_label.long()
-        valid = seg_label != self.ignore_index
+        valid = seg_label != ignore_index
         target = torch.where(seg_label < num_old, torch.zeros_like(seg_label),
                              seg_label - num_old + 1)
         target = torch.where(valid, target, torch.zeros_like(target))
         nll = -log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
         nll = torch.where(valid, nll, torch.zeros_like(nll))
+        if weight is not None:
+            nll = nll * weight.to(nll.dtype)
         # No valid pixel: a 0 that is still attached to the graph.
         loss = nll.sum() / valid.sum().clamp(min=1)
         return self.loss_weight * loss
@@ -133,4 +183,5 @@ class UnbiasedCrossEntropyLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'loss_weight={self.loss_weight}, '
-                f'ignore_index={self.ignore_index}')
+                f'ignore_index={self.ignore_index}, '
+                f'num_old_classes={self.num_old_classes}')

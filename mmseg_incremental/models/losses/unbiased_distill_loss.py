@@ -20,7 +20,9 @@ Facts taken from the authors' code, ``fcdl94/MiB`` (commit 1c58983):
   applied in ``train.py`` as ``lkd = self.lkd * self.lkd_loss(outputs,
   outputs_old)`` (no mask). That weight is config: ``loss_weight`` here.
 - ``segmentation_module.py``: both models' logits are bilinearly upsampled
-  to the input size before the loss.
+  to the input size before the loss (here ``resolution='labels'``, the
+  default; ``'logits'`` computes it at the logits' own size, cheaper, as
+  this project's L'_D does by default).
 """
 from typing import Optional
 
@@ -55,13 +57,22 @@ class UnbiasedDistillLoss(nn.Module):
     (``loss_kd`` set by ``--method MiB`` in its ``argparser.py``): pass it
     as ``loss_weight``.
 
-    Both logits must have the same spatial size (MiB upsamples both to the
-    input size first); resizing is the caller's job.
+    Both logits must have the same spatial size. With
+    ``resolution='labels'`` (MiB: both upsampled to the input size) and
+    ``seg_label`` given to :meth:`forward`, both are bilinearly upsampled to
+    the labels' size first (``align_corners``: the decode head's, which
+    ``DistillEncoderDecoder`` passes); without ``seg_label`` the logits are
+    taken as they are. The loss computes in fp32 with autocast off inside.
 
     Args:
         loss_weight (float): lambda >= 0. Defaults to 1.0.
         alpha (float): Factor of the teacher's logits before their softmax.
             Defaults to 1.0.
+        resolution (str): ``'labels'`` (MiB) or ``'logits'``; the
+            experiment's top-level ``distill_resolution`` sets it. Defaults
+            to ``'labels'``.
+        align_corners (bool): ``align_corners`` of that upsampling.
+            Defaults to False.
         loss_name (str): Log key; must start with ``loss_`` so that
             mmengine's ``parse_losses`` back-propagates it. Defaults to
             ``'loss_unbiased_kd'``.
@@ -70,6 +81,8 @@ class UnbiasedDistillLoss(nn.Module):
     def __init__(self,
                  loss_weight: float = 1.0,
                  alpha: float = 1.0,
+                 resolution: str = 'labels',
+                 align_corners: bool = False,
                  loss_name: str = 'loss_unbiased_kd') -> None:
         super().__init__()
         if not loss_weight >= 0:
@@ -79,14 +92,20 @@ class UnbiasedDistillLoss(nn.Module):
             raise ValueError('UnbiasedDistillLoss got loss_name='
                              f"{loss_name!r}; it must start with 'loss_' or "
                              'mmengine will not back-propagate it.')
+        if resolution not in ('labels', 'logits'):
+            raise ValueError(f'UnbiasedDistillLoss got resolution='
+                             f"{resolution!r}; use 'labels' or 'logits'.")
         self.loss_weight = float(loss_weight)
         self.alpha = float(alpha)
+        self.resolution = resolution
+        self.align_corners = bool(align_corners)
         self._loss_name = loss_name
 
     def forward(self,
                 student_logits: Tensor,
                 teacher_logits: Tensor,
-                mask: Optional[Tensor] = None) -> Tensor:
+                mask: Optional[Tensor] = None,
+                seg_label: Optional[Tensor] = None) -> Tensor:
         """Compute ``loss_weight * l_kd``.
 
         Args:
@@ -97,6 +116,9 @@ class UnbiasedDistillLoss(nn.Module):
             mask (Tensor, optional): Bool or float (N, H, W): pixels to keep
                 (1/True). Masked-out pixels add 0 but still count in the
                 mean (MiB). Defaults to None (all pixels).
+            seg_label (Tensor, optional): The labels, (N, H, W) or (N, 1, H,
+                W); with ``resolution='labels'`` both logits are upsampled
+                to their size (only the size is read). Defaults to None.
 
         Returns:
             Tensor: The weighted loss, a scalar.
@@ -115,15 +137,43 @@ class UnbiasedDistillLoss(nn.Module):
                 'and student logits (N, C_new, H, W) with C_new >= C_old; '
                 f'got student {tuple(student_logits.shape)}, teacher '
                 f'{tuple(teacher_logits.shape)}.')
-        q = F.softmax(self.alpha * teacher_logits.detach(), dim=1)
+        with torch.autocast(student_logits.device.type, enabled=False):
+            student_logits = student_logits.float()
+            teacher_logits = teacher_logits.detach().float()
+            if self.resolution == 'labels' and seg_label is not None \
+                    and seg_label.shape[-2:] != student_logits.shape[2:]:
+                size = seg_label.shape[-2:]
+                student_logits = F.interpolate(
+                    student_logits,
+                    size,
+                    mode='bilinear',
+                    align_corners=self.align_corners)
+                teacher_logits = F.interpolate(
+                    teacher_logits,
+                    size,
+                    mode='bilinear',
+                    align_corners=self.align_corners)
+            return self._forward_fp32(student_logits, teacher_logits, mask)
 
-        den = torch.logsumexp(student_logits, dim=1, keepdim=True)
-        bg_and_new = torch.cat(
-            [student_logits[:, :1], student_logits[:, num_old:]], dim=1)
-        log_bg = torch.logsumexp(bg_and_new, dim=1, keepdim=True)
-        # p^ over the C_old teacher outputs: [bg or new, old 1..C_old-1].
-        log_p = torch.cat([log_bg, student_logits[:, 1:num_old]], dim=1) - den
-        per_pixel = -(q * log_p).sum(dim=1) / num_old
+    def _forward_fp32(self, student_logits: Tensor, teacher_logits: Tensor,
+                      mask: Optional[Tensor]) -> Tensor:
+        """The body of :meth:`forward` on checked fp32 logits."""
+        num_old = teacher_logits.shape[1]
+        q = F.softmax(self.alpha * teacher_logits, dim=1)
+
+        den = torch.logsumexp(student_logits, dim=1)
+        # log of (bg or new) before normalisation: bg and outputs >= C_old.
+        log_bg = student_logits[:, 0]
+        if student_logits.shape[1] > num_old:
+            log_bg = torch.logaddexp(
+                log_bg, torch.logsumexp(student_logits[:, num_old:], dim=1))
+        # sum_c q_c log p^_c with log p^_c = z_c - den (z_0 = log_bg) and
+        # sum_c q_c = 1: q_0 z_0 + sum_{0<c<C_old} q_c s_c - den (no
+        # full-size copy of the C_old log-probabilities).
+        inner = q[:, 0] * log_bg - den
+        if num_old > 1:
+            inner = inner + (q[:, 1:] * student_logits[:, 1:num_old]).sum(1)
+        per_pixel = -inner / num_old
 
         if mask is not None:
             if mask.dim() == 4 and mask.shape[1] == 1:
@@ -141,4 +191,5 @@ class UnbiasedDistillLoss(nn.Module):
         return self._loss_name
 
     def extra_repr(self) -> str:
-        return f'loss_weight={self.loss_weight}, alpha={self.alpha}'
+        return (f'loss_weight={self.loss_weight}, alpha={self.alpha}, '
+                f'resolution={self.resolution!r}')

@@ -1,9 +1,10 @@
-"""M_k trained from M_{k-1}: the ILT segmentor (L'_D, L''_D, EF)."""
+"""M_k trained from M_{k-1}: the ILT segmentor (L'_D, L''_D, EF), MiB
+(unbiased CE and KD) and PLOP (Local POD, pseudo-labels)."""
 import copy
 import logging
 import os.path as osp
 import re
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -16,10 +17,15 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig, SampleList,
                          add_prefix)
-from ..losses import OutputDistillLoss
+from ..losses import OutputDistillLoss, UnbiasedDistillLoss
 from ..utils import NEW_CLASS_INITS, grow_classifier_, infer_num_old_classes
+from ..utils.pseudo_label import plop_entropy_thresholds, plop_pseudo_label
 from ..utils.teacher_cache import (TeacherCache, input_checksums,
                                    state_fingerprint)
+from .mib_plop_parts import (TeacherOutputs, check_pseudo_label,
+                             decode_loss_by_feat, head_forward,
+                             install_decode_loss, request_all_stages,
+                             upsample_to)
 
 #: Modules whose weights autocast casts to its low-precision dtype.
 _AUTOCAST_MODULES = (nn.modules.conv._ConvNd, nn.Linear)
@@ -83,10 +89,14 @@ def _read_state_dict(filename: str) -> Dict[str, Tensor]:
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 
 
-def _check_args(teacher_checkpoint: Optional[str], new_class_init: str,
-                freeze_encoder: bool, distill_output: OptConfigType,
+def _check_args(teacher_checkpoint: Optional[str],
+                new_class_init: str,
+                freeze_encoder: bool,
+                distill_output: OptConfigType,
                 distill_feature: OptConfigType,
-                teacher_cache: OptConfigType) -> None:
+                teacher_cache: OptConfigType,
+                distill_pod: OptConfigType = None,
+                pseudo_label: OptConfigType = None) -> None:
     """One clear error for each impossible combination of arguments."""
     if not teacher_checkpoint:
         raise ValueError('DistillEncoderDecoder needs teacher_checkpoint, '
@@ -102,12 +112,15 @@ def _check_args(teacher_checkpoint: Optional[str], new_class_init: str,
             'meaningless: the frozen encoder equals the teacher\'s. Set '
             'distill_feature=None or freeze_encoder=False.')
     if teacher_cache is not None:
-        if distill_output is None or distill_feature is not None:
+        if (distill_output is None and pseudo_label is None) \
+                or distill_feature is not None or distill_pod is not None:
             raise ValueError(
-                "teacher_cache replays the teacher's logits for L'_D; it "
-                "needs distill_output and no distill_feature (L''_D needs "
-                "the teacher's features at every iteration, so the cache "
-                'would save only its head). Set teacher_cache=None.')
+                "teacher_cache replays the teacher's logits for L'_D (or "
+                "PLOP's pseudo-labels); it needs distill_output (or "
+                "pseudo_label) and no distill_feature or distill_pod (L''_D "
+                "and POD need the teacher's features at every iteration, so "
+                'the cache would save only its head). Set teacher_cache='
+                'None.')
         unknown = set(teacher_cache) - {'dir', 'max_size_mb'}
         if unknown:
             raise ValueError(f'teacher_cache got {sorted(unknown)}; it takes '
@@ -164,6 +177,41 @@ class DistillEncoderDecoder(EncoderDecoder):
     resolution or, with ``resolution='labels'``, upsampled to the labels as
     L_CE does (the loss gets the head's ``ignore_index`` and
     ``align_corners``); L''_D the features the decode head reads (res5).
+
+    MiB and PLOP (any mmseg decode head whose ``loss_by_feat`` is
+    ``BaseDecodeHead``'s):
+
+    * ``decode_loss`` (MiB's ``UnbiasedCrossEntropyLoss``) becomes the
+      student head's ``loss_decode`` (C_old set in it): mmseg's
+      ``loss_by_feat`` upsamples the logits to the labels and calls it as
+      any mmseg loss, logged as ``decode.loss_unbiased_ce``. The teacher's
+      head and auxiliary heads keep the configured loss.
+    * ``distill_output=dict(type='UnbiasedDistillLoss')`` (MiB's KD):
+      student logits (C_new) against the teacher's first C_old outputs, at
+      the labels' resolution (the loss's ``resolution='labels'``, MiB) or
+      the logits' (``'logits'``), logged as ``distill.loss_unbiased_kd``.
+    * ``distill_pod`` (PLOP's Local POD, ``PODLoss``): the pairs are every
+      backbone output (a ResNet is asked for all its stages at
+      construction, the heads' ``in_index`` re-pointed: see
+      :func:`request_all_stages`; other encoders give what they return),
+      the decoder's output before its classifier (the input of
+      ``cls_seg``, where the head has a ``conv_seg``; ``DeepLabV2Head``
+      has none) and the logits at the features' resolution, all from the
+      one student forward; scaled by sqrt(|S_k| / |U_k|). Logged as
+      ``distill.loss_pod``.
+    * ``pseudo_label`` (PLOP): the per-class entropy thresholds of the
+      step come from one teacher pass over the step's training images
+      before training (``PseudoLabelHook``, which the experiment adds, or
+      :meth:`fit_pseudo_label_thresholds`); each batch, pixels labelled
+      background or old take the teacher's confident prediction (else
+      ignored), and the decode loss runs on these labels weighted by the
+      adaptive factor per image (mmseg's per-pixel ``weight``; PLOP's
+      reduction is mmseg's ``avg_non_ignore=False``). Logged as
+      ``decode.loss_ce`` and ``decode.pseudo_factor`` (the mean factor,
+      not a loss).
+
+    With a fixed classifier the teacher's outputs beyond C_old are dropped
+    for these terms.
 
     EF (``freeze_encoder=True``): the backbone and neck get
     ``requires_grad=False`` at construction (so DDP, built later, neither
@@ -230,6 +278,21 @@ class DistillEncoderDecoder(EncoderDecoder):
             L'_D and without L''_D. Under EF the encoder is shared anyway
             and the cache saves the teacher's head only. None: the
             teacher runs at every iteration. Defaults to None.
+        decode_loss (dict | list[dict], optional): The decode head's
+            classification loss at this step (MiB:
+            ``dict(type='UnbiasedCrossEntropyLoss')``), replacing its
+            ``loss_decode``; losses with a ``num_old_classes`` attribute
+            get C_old. None keeps the head's. Defaults to None.
+        distill_pod (dict, optional): A ``PODLoss`` config (PLOP's Local
+            POD). None turns it off. Defaults to None.
+        pseudo_label (dict, optional): PLOP's pseudo-labelling: ``type``
+            ('entropy'), ``threshold`` (0.001), ``num_bins`` (100),
+            ``median_rule`` ('plop' or 'interpolated'),
+            ``adaptive_factor`` (True). None turns it off. Defaults to
+            None.
+        num_seen_classes (int, optional): |S_k|, for POD's class factor
+            and the entropy normaliser; needed only with a fixed
+            classifier (else it is ``num_classes``). Defaults to None.
         neck, auxiliary_head, train_cfg, test_cfg, data_preprocessor,
         pretrained, init_cfg: As ``EncoderDecoder`` (``pretrained`` is
             ignored, see ``backbone``).
@@ -252,9 +315,15 @@ class DistillEncoderDecoder(EncoderDecoder):
                  freeze_encoder: bool = False,
                  new_class_init: str = 'default',
                  num_old_classes: Optional[int] = None,
-                 teacher_cache: OptConfigType = None) -> None:
+                 teacher_cache: OptConfigType = None,
+                 decode_loss: OptConfigType = None,
+                 distill_pod: OptConfigType = None,
+                 pseudo_label: OptConfigType = None,
+                 num_seen_classes: Optional[int] = None) -> None:
         _check_args(teacher_checkpoint, new_class_init, freeze_encoder,
-                    distill_output, distill_feature, teacher_cache)
+                    distill_output, distill_feature, teacher_cache,
+                    distill_pod, pseudo_label)
+        pseudo_label = check_pseudo_label(pseudo_label)
         if pretrained is not None:
             print_log(
                 f'DistillEncoderDecoder ignores pretrained={pretrained!r}: '
@@ -262,6 +331,10 @@ class DistillEncoderDecoder(EncoderDecoder):
                 logger='current',
                 level=logging.INFO)
         backbone = _without_pretrained(backbone)
+        if distill_pod is not None:
+            # POD reads every stage: asked of both models alike.
+            backbone, decode_head, auxiliary_head, _ = request_all_stages(
+                backbone, neck, decode_head, auxiliary_head)
         teacher_cfg = dict(
             type='EncoderDecoder',
             backbone=copy.deepcopy(backbone),
@@ -309,20 +382,58 @@ class DistillEncoderDecoder(EncoderDecoder):
             for module in self._encoder_modules():
                 module.requires_grad_(False)
             self.train(self.training)
+        self._set_mib_plop(decode_loss, distill_pod, pseudo_label,
+                           num_seen_classes)
 
     def _build_losses(self, distill_output: OptConfigType,
                       distill_feature: OptConfigType) -> None:
         """L'_D (ignoring the pixels L_CE ignores) and L''_D."""
-        if distill_output is not None and distill_output.get(
-                'type', 'OutputDistillLoss') == 'OutputDistillLoss':
+        kind = None if distill_output is None else distill_output.get(
+            'type', 'OutputDistillLoss')
+        if kind == 'OutputDistillLoss':
             distill_output = dict(distill_output)
             distill_output.setdefault('ignore_index',
                                       self.decode_head.ignore_index)
             distill_output.setdefault('align_corners',
                                       self.decode_head.align_corners)
+        elif kind == 'UnbiasedDistillLoss':
+            distill_output = dict(distill_output)
+            distill_output.setdefault('align_corners',
+                                      self.decode_head.align_corners)
         self.distill_output = _build_loss(distill_output, 'OutputDistillLoss')
         self.distill_feature = _build_loss(distill_feature,
                                            'FeatureDistillLoss')
+
+    def _set_mib_plop(self, decode_loss: OptConfigType,
+                      distill_pod: OptConfigType, pseudo_label: Optional[dict],
+                      num_seen_classes: Optional[int]) -> None:
+        """MiB's decode loss, PLOP's POD and pseudo-labelling (after the
+        teacher is loaded: they need C_old)."""
+        self.decode_loss = decode_loss
+        if decode_loss is not None:
+            install_decode_loss(self.decode_head, decode_loss,
+                                self.num_old_classes)
+        self.distill_pod = _build_loss(distill_pod, 'PODLoss')
+        self.pseudo_label = pseudo_label
+        # (thresholds on the CPU, max_entropy) once fitted; per-device copies
+        self._pseudo_label_fit: Optional[Tuple[Tensor, float]] = None
+        self._thresholds_on: Dict[torch.device, Tensor] = {}
+        fixed = self.teacher_classes == self.num_classes
+        if num_seen_classes is None:
+            if fixed and (distill_pod is not None or pseudo_label is not None):
+                raise ValueError(
+                    'POD and pseudo_label need |S_k|; with a fixed '
+                    'classifier (every output from step 0) pass '
+                    'num_seen_classes=|S_k| (the experiment does).')
+            num_seen_classes = self.num_classes
+        elif not self.num_old_classes < num_seen_classes <= self.num_classes \
+                or (not fixed and num_seen_classes != self.num_classes):
+            raise ValueError(
+                f'num_seen_classes={num_seen_classes} must be |S_k|: more '
+                f'than C_old={self.num_old_classes}, at most the '
+                f'{self.num_classes} outputs (equal to them when the '
+                'classifier grows).')
+        self.num_seen_classes = int(num_seen_classes)
 
     def _load_teacher(self, teacher_cfg: dict, checkpoint: str,
                       num_old_classes: Optional[int]) -> EncoderDecoder:
@@ -450,33 +561,91 @@ class DistillEncoderDecoder(EncoderDecoder):
             dict[str, Tensor]: ``decode.*`` (and ``aux.*``) from the heads,
             ``distill.*`` from L'_D and L''_D.
         """
-        feats = self.extract_feat(inputs)
-        seg_logits = self.decode_head.forward(feats)
-        losses = add_prefix(
-            self.decode_head.loss_by_feat(seg_logits, data_samples), 'decode')
+        pod = self.distill_pod is not None
+        stages, feats = self._encode(inputs)
+        # One student forward; POD also takes the classifier's input.
+        seg_logits, pre_logits = head_forward(
+            self.decode_head, feats, capture=pod)
+        teacher = None
+        if self.pseudo_label is not None:
+            teacher = self._teacher_outputs(inputs, feats, data_samples,
+                                            stages)
+            losses = add_prefix(
+                self._pseudo_label_loss(seg_logits, teacher.logits,
+                                        data_samples), 'decode')
+        else:
+            losses = add_prefix(
+                self.decode_head.loss_by_feat(seg_logits, data_samples),
+                'decode')
         if self.with_auxiliary_head:
             losses.update(
                 self._auxiliary_head_forward_train(feats, data_samples))
-        if self.distill_output is not None or self.distill_feature is not None:
+        if self.distill_output is not None or \
+                self.distill_feature is not None or pod:
             losses.update(
                 add_prefix(
-                    self._distill_loss(inputs, feats, seg_logits,
-                                       data_samples), 'distill'))
+                    self._distill_loss(
+                        inputs,
+                        feats,
+                        seg_logits,
+                        data_samples,
+                        teacher=teacher,
+                        stages=stages,
+                        pre_logits=pre_logits), 'distill'))
         return losses
 
-    def _distill_loss(self, inputs: Tensor, feats: Sequence[Tensor],
-                      seg_logits: Tensor, data_samples: SampleList) -> dict:
-        """L'_D and L''_D against the teacher's outputs on the batch."""
-        teacher_feats, teacher_logits = self._teacher_outputs(
-            inputs, feats, data_samples)
+    def _encode(self,
+                inputs: Tensor) -> Tuple[Sequence[Tensor], Sequence[Tensor]]:
+        """The backbone's outputs (POD's stages) and the features the heads
+        read: the same unless POD is on and there is a neck."""
+        if self.distill_pod is None or not self.with_neck:
+            feats = self.extract_feat(inputs)
+            return feats, feats
+        with torch.set_grad_enabled(torch.is_grad_enabled()
+                                    and not self.freeze_encoder):
+            stages = self.backbone(inputs)
+            return stages, self.neck(stages)
+
+    def _old_logits(self, logits: Tensor) -> Tensor:
+        """The teacher's logits of the C_old classes (all of them unless
+        the classifier is fixed)."""
+        if logits.shape[1] == self.num_old_classes:
+            return logits
+        return logits[:, :self.num_old_classes]
+
+    def _distill_loss(self,
+                      inputs: Tensor,
+                      feats: Sequence[Tensor],
+                      seg_logits: Tensor,
+                      data_samples: SampleList,
+                      teacher: Optional[TeacherOutputs] = None,
+                      stages: Optional[Sequence[Tensor]] = None,
+                      pre_logits: Optional[Tensor] = None) -> dict:
+        """L'_D (or MiB's KD), L''_D and POD against the teacher's outputs
+        on the batch (computed here unless given)."""
+        if teacher is None:
+            teacher = self._teacher_outputs(inputs, feats, data_samples,
+                                            stages)
+        teacher_feats, teacher_logits = teacher.feats, teacher.logits
         losses = dict()
         if self.distill_output is not None:
             seg_label = torch.stack(
                 [sample.gt_sem_seg.data for sample in data_samples])
-            extra = dict(num_old_classes=self.num_old_classes) if isinstance(
-                self.distill_output, OutputDistillLoss) else dict()
-            losses[self.distill_output.loss_name] = self.distill_output(
-                seg_logits, teacher_logits, seg_label, **extra)
+            if isinstance(self.distill_output, UnbiasedDistillLoss):
+                losses[self.distill_output.loss_name] = self.distill_output(
+                    seg_logits,
+                    self._old_logits(teacher_logits),
+                    seg_label=seg_label)
+            else:
+                extra = dict(
+                    num_old_classes=self.num_old_classes) if isinstance(
+                        self.distill_output, OutputDistillLoss) else dict()
+                losses[self.distill_output.loss_name] = self.distill_output(
+                    seg_logits, teacher_logits, seg_label, **extra)
+        if self.distill_pod is not None:
+            losses[self.distill_pod.loss_name] = self._pod_loss(
+                feats if stages is None else stages, pre_logits, seg_logits,
+                teacher)
         if self.distill_feature is not None:
             student = self.decode_head._transform_inputs(feats)
             old = self.teacher.decode_head._transform_inputs(teacher_feats)
@@ -487,21 +656,167 @@ class DistillEncoderDecoder(EncoderDecoder):
                 for s, t in zip(student, old)) / len(student)
         return losses
 
+    def _pod_loss(self, stages: Sequence[Tensor], pre_logits: Optional[Tensor],
+                  seg_logits: Tensor, teacher: TeacherOutputs) -> Tensor:
+        """PLOP's Local POD over the backbone outputs, the decoder's output
+        before its classifier (where the head has one) and the logits at
+        the features' resolution, scaled by sqrt(|S_k| / |U_k|)."""
+        student = list(stages)
+        old = list(teacher.stages)
+        if pre_logits is not None and teacher.pre_logits is not None:
+            student.append(pre_logits)
+            old.append(teacher.pre_logits)
+        student.append(seg_logits)
+        old.append(self._old_logits(teacher.logits))
+        with torch.autocast(seg_logits.device.type, enabled=False):
+            return self.distill_pod(
+                student,
+                old,
+                num_classes=self.num_seen_classes,
+                num_new_classes=self.num_seen_classes - self.num_old_classes)
+
+    def _pseudo_label_loss(self, seg_logits: Tensor, teacher_logits: Tensor,
+                           data_samples: SampleList) -> dict:
+        """The decode head's loss on PLOP's pseudo-labels, each image's
+        pixels weighted by its adaptive factor."""
+        if self._pseudo_label_fit is None:
+            raise RuntimeError(
+                'pseudo_label needs the entropy thresholds of this step '
+                "before training: add dict(type='PseudoLabelHook') to "
+                'custom_hooks (the experiment does) or call '
+                'model.fit_pseudo_label_thresholds(batches) first.')
+        head = self.decode_head
+        seg_label = head._stack_batch_gt(data_samples)[:, 0]
+        old = upsample_to(
+            self._old_logits(teacher_logits), seg_label.shape[-2:],
+            head.align_corners)
+        thresholds, max_entropy = self._pseudo_label_fit
+        device = old.device
+        if device not in self._thresholds_on:
+            self._thresholds_on[device] = thresholds.to(device)
+        labels, factor = plop_pseudo_label(
+            old,
+            seg_label,
+            self.num_old_classes,
+            self._thresholds_on[device],
+            max_entropy,
+            ignore_index=head.ignore_index)
+        weight = None
+        if self.pseudo_label['adaptive_factor']:
+            weight = factor[:, None, None].expand(labels.shape)
+        losses = decode_loss_by_feat(head, seg_logits, labels, weight)
+        losses['pseudo_factor'] = factor.mean()  # logged, not a loss
+        return losses
+
     @torch.no_grad()
-    def _teacher_outputs(self, inputs: Tensor, feats: Sequence[Tensor],
-                         data_samples: SampleList) -> tuple:
-        """M_{k-1}'s features (for L''_D) and logits (for L'_D), each None
+    def fit_pseudo_label_thresholds(
+            self, batches: Iterable[Tuple[Tensor, SampleList]]) -> Tensor:
+        """PLOP's per-class entropy thresholds of this step, from the
+        teacher over ``batches`` of preprocessed ``(inputs,
+        data_samples)`` (the step's training images, their augmentation
+        included), and use them from now on.
+
+        The teacher's logits (C_old outputs) are upsampled to the labels;
+        pixels labelled 0 count; |S_k| histograms (PLOP's
+        ``find_median``, :func:`plop_entropy_thresholds`). Costs one
+        teacher forward per image, no backward.
+
+        Returns:
+            Tensor: The |S_k| thresholds (float32, CPU).
+        """
+        if self.pseudo_label is None:
+            raise ValueError('fit_pseudo_label_thresholds: this model has '
+                             'no pseudo_label.')
+        align_corners = self.teacher.decode_head.align_corners
+
+        def teacher_batches():
+            for inputs, data_samples in batches:
+                teacher = self._runnable_teacher(inputs.device.type)
+                logits = teacher.decode_head.forward(
+                    teacher.extract_feat(inputs))
+                label = self.decode_head._stack_batch_gt(data_samples)[:, 0]
+                yield upsample_to(
+                    self._old_logits(logits), label.shape[-2:],
+                    align_corners), label
+
+        cfg = self.pseudo_label
+        thresholds, max_entropy = plop_entropy_thresholds(
+            teacher_batches(),
+            self.num_seen_classes,
+            threshold=cfg['threshold'],
+            num_bins=cfg['num_bins'],
+            median_rule=cfg['median_rule'])
+        self.set_pseudo_label_thresholds(thresholds, max_entropy)
+        return self._pseudo_label_fit[0]
+
+    def set_pseudo_label_thresholds(self, thresholds: Sequence[float],
+                                    max_entropy: float) -> None:
+        """Use these |S_k| thresholds and entropy normaliser."""
+        thresholds = torch.as_tensor(
+            thresholds, dtype=torch.float32).detach().cpu().reshape(-1)
+        if thresholds.numel() != self.num_seen_classes:
+            raise ValueError(f'Got {thresholds.numel()} pseudo-label '
+                             f'thresholds; need |S_k| = '
+                             f'{self.num_seen_classes}.')
+        self._pseudo_label_fit = (thresholds, float(max_entropy))
+        self._thresholds_on = {}
+
+    def pseudo_label_state(self) -> Optional[dict]:
+        """The fitted thresholds as plain data (checkpoints), or None."""
+        if self._pseudo_label_fit is None:
+            return None
+        thresholds, max_entropy = self._pseudo_label_fit
+        return dict(
+            thresholds=thresholds.tolist(),
+            max_entropy=max_entropy,
+            num_seen_classes=self.num_seen_classes,
+            num_old_classes=self.num_old_classes,
+            pseudo_label=dict(self.pseudo_label))
+
+    def load_pseudo_label_state(self, state: Optional[dict]) -> bool:
+        """Use thresholds from :meth:`pseudo_label_state` if they were
+        fitted for this step's classes and settings; whether they were."""
+        if self.pseudo_label is None or not isinstance(state, dict):
+            return False
+        if (state.get('num_seen_classes') != self.num_seen_classes
+                or state.get('num_old_classes') != self.num_old_classes
+                or state.get('pseudo_label') != dict(self.pseudo_label)):
+            return False
+        self.set_pseudo_label_thresholds(state['thresholds'],
+                                         state['max_entropy'])
+        return True
+
+    @torch.no_grad()
+    def _teacher_outputs(
+            self,
+            inputs: Tensor,
+            feats: Sequence[Tensor],
+            data_samples: SampleList,
+            stages: Optional[Sequence[Tensor]] = None) -> TeacherOutputs:
+        """M_{k-1}'s features (for L''_D), logits (for L'_D, MiB's KD,
+        PLOP), backbone outputs and classifier input (for POD), each None
         when no loss needs it."""
         try:
             if self.teacher_cache is not None:
-                return None, self._cached_teacher_logits(
-                    inputs, feats, data_samples)
-            teacher_feats = self._teacher_features(inputs, feats)
-            teacher_logits = None
-            if self.distill_output is not None:
-                teacher_logits = self._runnable_teacher(
-                    inputs.device.type).decode_head.forward(teacher_feats)
-            return teacher_feats, teacher_logits
+                return TeacherOutputs(
+                    None,
+                    self._cached_teacher_logits(inputs, feats, data_samples))
+            pod = self.distill_pod is not None
+            if pod and self.with_neck:
+                teacher_stages, teacher_feats = self._teacher_encoder(
+                    inputs, stages, feats)
+            else:
+                teacher_feats = self._teacher_features(inputs, feats)
+                teacher_stages = teacher_feats
+            teacher_logits = pre_logits = None
+            if self.distill_output is not None or pod or \
+                    self.pseudo_label is not None:
+                teacher_logits, pre_logits = head_forward(
+                    self._runnable_teacher(inputs.device.type).decode_head,
+                    teacher_feats,
+                    capture=pod)
+            return TeacherOutputs(teacher_feats, teacher_logits,
+                                  teacher_stages, pre_logits)
         except RuntimeError as error:
             if not isinstance(self._low_precision, tuple) or \
                     'type' not in str(error):
@@ -514,7 +829,17 @@ class DistillEncoderDecoder(EncoderDecoder):
                 logger='current',
                 level=logging.WARNING)
             self._low_precision = False
-            return self._teacher_outputs(inputs, feats, data_samples)
+            return self._teacher_outputs(inputs, feats, data_samples, stages)
+
+    def _teacher_encoder(self, inputs: Tensor, stages: Sequence[Tensor],
+                         feats: Sequence[Tensor]) -> tuple:
+        """The teacher's backbone outputs and neck outputs (POD with a
+        neck); the student's where EF shares the encoder."""
+        if self._teacher_shares_encoder():
+            return stages, feats
+        teacher = self._runnable_teacher(inputs.device.type)
+        teacher_stages = teacher.backbone(inputs)
+        return teacher_stages, teacher.neck(teacher_stages)
 
     def _teacher_features(self,
                           inputs: Tensor,

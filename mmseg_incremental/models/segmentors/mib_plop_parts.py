@@ -1,0 +1,256 @@
+"""The pieces ``DistillEncoderDecoder`` uses for MiB and PLOP.
+
+Kept apart from the segmentor so that the ILT path reads as before:
+
+* :func:`request_all_stages`: PLOP's POD reads the four backbone stages;
+  a ResNet that returns only its last stage (``out_indices=(3,)``) is
+  asked for all of them, and the heads' ``in_index`` re-pointed, so the
+  decoder still reads the same stage. ``out_indices`` decides only which
+  stage outputs ResNet returns: the parameters, their names and the
+  computation are unchanged.
+* :func:`head_forward`: the head's own ``forward``, also returning the
+  input of its classifier (``cls_seg``), PLOP's "pre_logits", without a
+  second forward.
+* :func:`install_decode_loss`: a classification loss of steps k >= 1 (MiB's
+  ``UnbiasedCrossEntropyLoss``) as the head's ``loss_decode``, so mmseg's
+  ``loss_by_feat`` computes it as any mmseg loss.
+* :func:`decode_loss_by_feat`: mmseg's ``BaseDecodeHead.loss_by_feat`` with
+  the labels and per-pixel weights given (PLOP's pseudo-labels and
+  adaptive factor).
+* :func:`check_pseudo_label`: PLOP's pseudo-labelling settings.
+"""
+import copy
+import logging
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from torch import Tensor
+
+from mmseg.models.backbones import ResNet
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.losses import accuracy
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType
+from ..utils.pseudo_label import MEDIAN_RULES, PLOP_NUM_BINS, PLOP_THRESHOLD
+
+#: ``pseudo_label`` keys and their defaults (PLOP's, ``--method PLOP``).
+PSEUDO_LABEL_DEFAULTS = dict(
+    type='entropy',
+    threshold=PLOP_THRESHOLD,
+    num_bins=PLOP_NUM_BINS,
+    median_rule='plop',
+    adaptive_factor=True)
+
+
+class TeacherOutputs(NamedTuple):
+    """What M_{k-1} computed on a batch; None where nothing needs it.
+
+    ``feats``: the encoder features its head reads (L''_D); ``logits``: its
+    head's output (L'_D, MiB's KD, PLOP's pseudo-labels and POD);
+    ``stages``: the backbone's outputs (POD; ``feats`` without a neck);
+    ``pre_logits``: the input of its classifier (POD).
+    """
+    feats: Optional[Sequence[Tensor]]
+    logits: Optional[Tensor]
+    stages: Optional[Sequence[Tensor]] = None
+    pre_logits: Optional[Tensor] = None
+
+
+def check_pseudo_label(cfg: OptConfigType) -> Optional[dict]:
+    """``pseudo_label`` with PLOP's defaults filled in, or None."""
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    unknown = set(cfg) - set(PSEUDO_LABEL_DEFAULTS)
+    if unknown:
+        raise ValueError(f'pseudo_label got {sorted(unknown)}; it takes '
+                         f'{sorted(PSEUDO_LABEL_DEFAULTS)}.')
+    cfg = dict(PSEUDO_LABEL_DEFAULTS, **cfg)
+    if cfg['type'] != 'entropy':
+        raise ValueError(f"pseudo_label type={cfg['type']!r} is unknown; "
+                         "use 'entropy' (PLOP).")
+    if cfg['median_rule'] not in MEDIAN_RULES:
+        raise ValueError(f"pseudo_label median_rule={cfg['median_rule']!r} "
+                         f'is unknown; use one of {MEDIAN_RULES}.')
+    if not int(cfg['num_bins']) >= 1:
+        raise ValueError(f"pseudo_label num_bins={cfg['num_bins']!r}; need "
+                         '>= 1.')
+    cfg['threshold'] = float(cfg['threshold'])
+    cfg['num_bins'] = int(cfg['num_bins'])
+    cfg['adaptive_factor'] = bool(cfg['adaptive_factor'])
+    return cfg
+
+
+def _is_resnet(backbone: ConfigType) -> bool:
+    kind = backbone.get('type')
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
+    return isinstance(cls, type) and issubclass(cls, ResNet)
+
+
+def _remap_in_index(head: OptConfigType, old: Tuple[int, ...],
+                    new: Tuple[int, ...]) -> OptConfigType:
+    """A copy of a head config (or list) whose ``in_index`` points at the
+    same stage in ``new`` as it did in ``old``."""
+    if head is None:
+        return None
+    if isinstance(head, (list, tuple)):
+        return [_remap_in_index(h, old, new) for h in head]
+    head = copy.deepcopy(head)
+    index = head.get('in_index', -1)
+    if isinstance(index, (list, tuple)):
+        head['in_index'] = [new.index(old[i]) for i in index]
+    else:
+        head['in_index'] = new.index(old[index])
+    return head
+
+
+def request_all_stages(
+    backbone: ConfigType, neck: OptConfigType, decode_head: ConfigType,
+    auxiliary_head: OptConfigType
+) -> Tuple[ConfigType, ConfigType, OptConfigType, List[int]]:
+    """Ask a ResNet for all its stages, the heads reading the same ones.
+
+    Applies to mmseg's ``ResNet`` family (``ResNetV1c``, ``ResNetV1d``,
+    ``ResNeSt``, ...) without a neck (a neck consumes the stages by
+    position). Other encoders are left as they are: POD then reads what
+    they return.
+
+    Returns:
+        tuple: The backbone, decode head and auxiliary head configs (copies
+        where changed) and the stage indices the encoder returns, or an
+        empty list when unknown (not a ResNet).
+    """
+    if neck is not None or not _is_resnet(backbone):
+        return backbone, decode_head, auxiliary_head, []
+    num_stages = int(backbone.get('num_stages', 4))
+    old = tuple(backbone.get('out_indices', (0, 1, 2, 3)))
+    new = tuple(range(num_stages))
+    if old == new:
+        return backbone, decode_head, auxiliary_head, list(new)
+    backbone = copy.deepcopy(backbone)
+    backbone['out_indices'] = new
+    decode_head = _remap_in_index(decode_head, old, new)
+    auxiliary_head = _remap_in_index(auxiliary_head, old, new)
+    index = decode_head.get('in_index') if isinstance(decode_head,
+                                                      dict) else None
+    print_log(
+        f'POD reads every backbone stage: out_indices {old} -> {new} for '
+        'the student and the teacher (the heads read the same stage; '
+        f'decode_head.in_index -> {index}); the weights and checkpoint keys '
+        'are unchanged.',
+        logger='current',
+        level=logging.INFO)
+    return backbone, decode_head, auxiliary_head, list(new)
+
+
+def has_classifier(head: nn.Module) -> bool:
+    """Whether ``head`` ends with mmseg's ``cls_seg`` -> ``conv_seg``, so
+    that the input of ``cls_seg`` is the decoder's output before the
+    classifier (``DeepLabV2Head`` has none: its ASPP is the classifier)."""
+    return isinstance(getattr(head, 'conv_seg', None), nn.Module)
+
+
+def head_forward(head: nn.Module, feats: Sequence[Tensor],
+                 capture: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """``head.forward(feats)`` and, with ``capture``, the input of its
+    ``cls_seg`` (before dropout), from the same forward.
+
+    The capture shadows ``cls_seg`` by an instance attribute for the
+    duration of the call only (no hook stays on the module, so copies of it
+    never hold one). None when the head has no ``conv_seg`` or called
+    ``cls_seg`` other than once.
+    """
+    if not capture or not has_classifier(head):
+        return head.forward(feats), None
+    seen: List[Tensor] = []
+    cls_seg = head.cls_seg
+
+    def capturing_cls_seg(feat: Tensor) -> Tensor:
+        seen.append(feat)
+        return cls_seg(feat)
+
+    head.cls_seg = capturing_cls_seg
+    try:
+        logits = head.forward(feats)
+    finally:
+        del head.cls_seg
+    return logits, seen[0] if len(seen) == 1 else None
+
+
+def install_decode_loss(head: nn.Module, cfg, num_old_classes: int) -> None:
+    """Build ``cfg`` (a loss config or a list of them) as the head's
+    ``loss_decode``, telling C_old to every loss that has a
+    ``num_old_classes`` attribute. Losses holding parameters or buffers are
+    refused: they would add keys to the step's checkpoint."""
+    cfgs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
+    losses = []
+    for item in cfgs:
+        loss = MODELS.build(copy.deepcopy(item))
+        if hasattr(loss, 'num_old_classes'):
+            loss.num_old_classes = int(num_old_classes)
+        if any(True for _ in loss.state_dict()):
+            raise ValueError(
+                f'decode_loss {type(loss).__name__} holds parameters or '
+                'buffers; it would change the checkpoint keys of M_k. Use a '
+                'loss without state.')
+        losses.append(loss)
+    if not isinstance(head, BaseDecodeHead):
+        raise TypeError('decode_loss replaces the loss_decode of an mmseg '
+                        f'BaseDecodeHead; got {type(head).__name__}.')
+    head.loss_decode = losses[0] if len(losses) == 1 else nn.ModuleList(losses)
+
+
+def decode_loss_by_feat(head: BaseDecodeHead,
+                        seg_logits: Tensor,
+                        seg_label: Tensor,
+                        weight: Optional[Tensor] = None) -> dict:
+    """mmseg's ``BaseDecodeHead.loss_by_feat`` (mmseg 1.2) on given labels
+    (N, H, W) and per-pixel weights (N, H, W), multiplied into the head's
+    sampler weights if it has a sampler."""
+    if type(head).loss_by_feat is not BaseDecodeHead.loss_by_feat:
+        raise TypeError(
+            f'{type(head).__name__} overrides loss_by_feat; pseudo-labels '
+            "are supported for heads that use BaseDecodeHead's.")
+    loss = dict()
+    seg_logits = resize(
+        input=seg_logits,
+        size=seg_label.shape[-2:],
+        mode='bilinear',
+        align_corners=head.align_corners)
+    if head.sampler is not None:
+        seg_weight = head.sampler.sample(seg_logits, seg_label.unsqueeze(1))
+        weight = seg_weight if weight is None else seg_weight * weight
+    if isinstance(head.loss_decode, nn.ModuleList):
+        losses_decode = head.loss_decode
+    else:
+        losses_decode = [head.loss_decode]
+    for loss_decode in losses_decode:
+        value = loss_decode(
+            seg_logits,
+            seg_label,
+            weight=weight,
+            ignore_index=head.ignore_index)
+        if loss_decode.loss_name not in loss:
+            loss[loss_decode.loss_name] = value
+        else:
+            loss[loss_decode.loss_name] += value
+    loss['acc_seg'] = accuracy(
+        seg_logits, seg_label, ignore_index=head.ignore_index)
+    return loss
+
+
+def upsample_to(logits: Tensor, size: Sequence[int],
+                align_corners: bool) -> Tensor:
+    """fp32 logits bilinearly resized to ``size`` (autocast off)."""
+    with torch.autocast(logits.device.type, enabled=False):
+        logits = logits.float()
+        if tuple(logits.shape[-2:]) == tuple(size):
+            return logits
+        return resize(
+            logits,
+            size=tuple(size),
+            mode='bilinear',
+            align_corners=align_corners)
