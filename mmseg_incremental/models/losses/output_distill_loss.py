@@ -8,6 +8,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
+from .logit_pairs import check_logit_pair, upsample_pair
+
 _VARIANTS = ('ilt', 'mib')
 _PIXEL_MASKS = ('none', 'old')
 _RESOLUTIONS = ('logits', 'labels')
@@ -158,20 +160,7 @@ class OutputDistillLoss(nn.Module):
         Returns:
             Tensor: The weighted loss, a scalar.
         """
-        if student_logits.dim() != 4 or teacher_logits.dim() != 4:
-            raise ValueError('OutputDistillLoss expects logits of shape '
-                             '(N, C, h, w); got student '
-                             f'{tuple(student_logits.shape)}, teacher '
-                             f'{tuple(teacher_logits.shape)}.')
-        num_old = teacher_logits.shape[1]
-        if (student_logits.shape[0] != teacher_logits.shape[0]
-                or student_logits.shape[2:] != teacher_logits.shape[2:]
-                or student_logits.shape[1] < num_old):
-            raise ValueError(
-                'OutputDistillLoss needs teacher logits (N, C_old, h, w) and '
-                'student logits (N, C_new, h, w) with C_new >= C_old; got '
-                f'student {tuple(student_logits.shape)}, teacher '
-                f'{tuple(teacher_logits.shape)}.')
+        check_logit_pair('OutputDistillLoss', student_logits, teacher_logits)
         # fp32 under mixed precision: the logits are cast up and autocast,
         # which would run the upsampling in low precision, is off here.
         with torch.autocast(student_logits.device.type, enabled=False):
@@ -189,17 +178,9 @@ class OutputDistillLoss(nn.Module):
                 raise ValueError("OutputDistillLoss(resolution='labels') "
                                  'needs seg_label (its size is the target); '
                                  "pass the labels or use resolution='logits'.")
-            size = seg_label.shape[-2:]
-            student_logits = F.interpolate(
-                student_logits,
-                size,
-                mode='bilinear',
-                align_corners=self.align_corners)
-            teacher_logits = F.interpolate(
-                teacher_logits,
-                size,
-                mode='bilinear',
-                align_corners=self.align_corners)
+            student_logits, teacher_logits = upsample_pair(
+                student_logits, teacher_logits, seg_label.shape[-2:],
+                self.align_corners)
         temp = self.temperature
         q = F.softmax(teacher_logits / temp, dim=1)
         if self.variant == 'ilt':

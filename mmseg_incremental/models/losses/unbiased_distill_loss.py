@@ -33,6 +33,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
+from .logit_pairs import check_logit_pair, upsample_pair
+
 
 @MODELS.register_module()
 class UnbiasedDistillLoss(nn.Module):
@@ -123,36 +125,15 @@ class UnbiasedDistillLoss(nn.Module):
         Returns:
             Tensor: The weighted loss, a scalar.
         """
-        if student_logits.dim() != 4 or teacher_logits.dim() != 4:
-            raise ValueError('UnbiasedDistillLoss expects logits of shape '
-                             '(N, C, H, W); got student '
-                             f'{tuple(student_logits.shape)}, teacher '
-                             f'{tuple(teacher_logits.shape)}.')
-        num_old = teacher_logits.shape[1]
-        if (student_logits.shape[0] != teacher_logits.shape[0]
-                or student_logits.shape[2:] != teacher_logits.shape[2:]
-                or student_logits.shape[1] < num_old):
-            raise ValueError(
-                'UnbiasedDistillLoss needs teacher logits (N, C_old, H, W) '
-                'and student logits (N, C_new, H, W) with C_new >= C_old; '
-                f'got student {tuple(student_logits.shape)}, teacher '
-                f'{tuple(teacher_logits.shape)}.')
+        check_logit_pair('UnbiasedDistillLoss', student_logits, teacher_logits)
         with torch.autocast(student_logits.device.type, enabled=False):
             student_logits = student_logits.float()
             teacher_logits = teacher_logits.detach().float()
             if self.resolution == 'labels' and seg_label is not None \
                     and seg_label.shape[-2:] != student_logits.shape[2:]:
-                size = seg_label.shape[-2:]
-                student_logits = F.interpolate(
-                    student_logits,
-                    size,
-                    mode='bilinear',
-                    align_corners=self.align_corners)
-                teacher_logits = F.interpolate(
-                    teacher_logits,
-                    size,
-                    mode='bilinear',
-                    align_corners=self.align_corners)
+                student_logits, teacher_logits = upsample_pair(
+                    student_logits, teacher_logits, seg_label.shape[-2:],
+                    self.align_corners)
             return self._forward_fp32(student_logits, teacher_logits, mask)
 
     def _forward_fp32(self, student_logits: Tensor, teacher_logits: Tensor,
