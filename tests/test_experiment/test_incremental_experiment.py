@@ -4,12 +4,11 @@ import os
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmseg.registry import HOOKS
 
 from mmseg_incremental.experiment import (IncrementalExperiment,
                                           build_step_config)
 from mmseg_incremental.reporting import write_report
+from test_experiment.utils import Killed as _Killed
 from test_experiment.utils import load, tiny_cfg
 
 
@@ -82,31 +81,6 @@ def test_work_dir_of_another_config_is_refused(embedded_voc, tmp_path):
     with pytest.raises(RuntimeError, match='--resume'):
         IncrementalExperiment(cfg, str(tmp_path / 'd')).run()
     assert sorted(os.listdir(tmp_path / 'd')) == before
-
-
-class _Killed(Exception):
-    pass
-
-
-@HOOKS.register_module(force=True)
-class KillAtIterHook(Hook):
-    """Stops training after iteration ``at_iter`` of the step whose work dir
-    ends with ``step_dir``, once the checkpoint of that iteration exists."""
-
-    priority = 'LOWEST'  # after CheckpointHook
-
-    def __init__(self, step_dir: str, at_iter: int) -> None:
-        self.step_dir = step_dir
-        self.at_iter = at_iter
-
-    def after_train_iter(self,
-                         runner,
-                         batch_idx,
-                         data_batch=None,
-                         outputs=None) -> None:
-        if runner.work_dir.endswith(self.step_dir) and \
-                runner.iter + 1 == self.at_iter:
-            raise _Killed(f'killed at iteration {self.at_iter}')
 
 
 def test_resume_after_kill_gives_same_metrics(embedded_voc, tmp_path):

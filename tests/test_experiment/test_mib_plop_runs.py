@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from mmseg_incremental.engine.hooks.pseudo_label_hook import CHECKPOINT_KEY
 from mmseg_incremental.experiment import IncrementalExperiment
 from mmseg_incremental.reporting import write_report
-from test_experiment.test_incremental_experiment import _Killed
+from test_experiment.utils import Killed as _Killed
 from test_experiment.utils import load, tiny_cfg
 
 MIB = 'bench_15-1_mib-overlapped.py'

@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
+
+from mmseg.registry import HOOKS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
@@ -49,3 +52,28 @@ def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
         env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+class Killed(Exception):
+    """Raised by :class:`KillAtIterHook` (an in-process 'kill')."""
+
+
+@HOOKS.register_module(force=True)
+class KillAtIterHook(Hook):
+    """Stops training after iteration ``at_iter`` of the step whose work dir
+    ends with ``step_dir``, once the checkpoint of that iteration exists."""
+
+    priority = 'LOWEST'  # after CheckpointHook
+
+    def __init__(self, step_dir: str, at_iter: int) -> None:
+        self.step_dir = step_dir
+        self.at_iter = at_iter
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None) -> None:
+        if runner.work_dir.endswith(self.step_dir) and \
+                runner.iter + 1 == self.at_iter:
+            raise Killed(f'killed at iteration {self.at_iter}')
