@@ -1,0 +1,77 @@
+"""ILT (both flavours), MiB, PLOP and FT on the embedded benchmark.
+
+Runs VOC-format 15-1 and 15-5 in the ``overlapped`` setting (MiB's and
+PLOP's) with FT, ILT as the paper defines it (L'_D, ``variant='ilt'``),
+ILT as MiB re-ran it (L'_D+L''_D, ``variant='mib'``, lambda 100), MiB and
+PLOP, on the schedule of ``tools/paper_findings.py`` (the pretrained
+backbone, 25 iterations a class at step 0, 50 per new class after, the lr
+decaying over 20x the step), sharing M_0 per task; prints one comparison
+table per task and writes ``<work-dir>/mib_plop.md``. Each method keeps its
+own evaluation protocol; after the last step no class is unseen, so the
+final numbers compare across them.
+
+    OMP_NUM_THREADS=1 python tools/mib_plop_table.py \
+        --data-root data/embedded_voc --work-dir work_dirs/mib_plop
+"""
+import argparse
+import os.path as osp
+
+from mmseg_incremental.benchmark import generate_benchmark
+from mmseg_incremental.experiment.pretrain import pretrain_backbone
+from mmseg_incremental.experiment.run_methods import run_methods
+from mmseg_incremental.reporting import compare_runs, write_report
+
+CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'embedded')
+#: config suffix per method (the ILT configs run under `overlapped`).
+METHODS = ['ft', 'ld', 'mib-disjoint_ilt', 'mib-overlapped', 'plop-overlapped']
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data-root', default='data/embedded_voc')
+    parser.add_argument('--work-dir', default='work_dirs/mib_plop')
+    parser.add_argument('--tasks', nargs='+', default=['15-1', '15-5'])
+    parser.add_argument('--iters-per-class', type=int, default=25)
+    parser.add_argument('--iters-per-class-incremental', type=int, default=50)
+    parser.add_argument(
+        '--pretrain-iters-per-class',
+        type=int,
+        default=100,
+        help='as tools/demo.py; 0: M_0 from random weights')
+    parser.add_argument(
+        '--pretrain-dir',
+        default='work_dirs/pretrain_embedded',
+        help='shared with tools/demo.py and tools/paper_findings.py')
+    args = parser.parse_args()
+
+    generate_benchmark(args.data_root)
+    options = dict(
+        iters_per_class=args.iters_per_class,
+        iters_per_class_incremental=args.iters_per_class_incremental,
+        lr_decay_horizon=20,
+        setting='overlapped')
+    if args.pretrain_iters_per_class:
+        options['pretrained'] = pretrain_backbone(
+            osp.join(CONFIGS, 'bench_15-1_ft.py'),
+            args.pretrain_dir,
+            iters_per_class=args.pretrain_iters_per_class)
+    tables = []
+    for task in args.tasks:
+        configs = [osp.join(CONFIGS, f'bench_{task}_{m}.py') for m in METHODS]
+        runs = run_methods(
+            configs,
+            osp.join(args.work_dir, task),
+            args.data_root,
+            cfg_options=options,
+            on_summary=write_report)
+        tables.append(
+            compare_runs(runs, out_dir=osp.join(args.work_dir, task)))
+    text = '\n\n'.join(tables)
+    with open(osp.join(args.work_dir, 'mib_plop.md'), 'w') as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == '__main__':
+    main()
