@@ -111,8 +111,8 @@ def test_paper_rows_take_the_authors_values(task, row):
         s1 = build_step_config(cfg, 1, 'w', 'prev.pth')
         # (c) 21 outputs from step 0, or |S_k|.
         s0_classes = int(task.split('-')[0]) + 1  # with background
-        assert s0.model.decode_head.num_classes == (21 if authors else
-                                                    s0_classes)
+        assert s0.model.decode_head.num_classes == (21
+                                                    if authors else s0_classes)
         # (d) LD1/EF scripts: the poly spans 20x the step; LD2 (L''_D): 1x.
         horizon = 20 if authors and row != 'fd' else 1
         assert s1.param_scheduler[0].end == horizon * s1.train_cfg.max_iters
