@@ -128,3 +128,15 @@ def test_plop_resume_reads_thresholds_and_gives_same_metrics(
     logs = glob.glob(str(tmp_path / 'killed' / 'step_1' / '*' / '*.log'))
     text = ''.join(open(p).read() for p in logs)
     assert 'thresholds read from the checkpoint' in text
+
+
+@pytest.mark.parametrize(
+    'leaf', ['bench_15-5_mib-overlapped.py', 'bench_15-5_plop-overlapped.py'])
+def test_15_5_leaves_train(embedded_voc, tmp_path, leaf):
+    """The 15-5 leaves (five new classes in one step) run too."""
+    summary = IncrementalExperiment(
+        tiny_cfg(leaf, embedded_voc, max_step=1), str(tmp_path / 'run')).run()
+    _finite(summary)
+    assert summary['task'] == '15-5' and summary['setting'] == 'overlapped'
+    assert [s['new_classes'] for s in summary['steps']
+            ] == [list(range(16)), [16, 17, 18, 19, 20]]
