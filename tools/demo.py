@@ -3,10 +3,12 @@
 Generates the benchmark (once), pretrains the tiny backbone jointly on a
 second generated benchmark (once: the paper's M_0 starts from
 MSCOCO-pretrained weights, see ``mmseg_incremental/experiment/pretrain.py``),
-then runs every step of 15-1 with fine-tuning (FT), output distillation
-(L'_D) and EF+L'_D -- step 0 is trained once and shared through the step-0
-store -- and prints the comparison table that shows forgetting and
-learning. Re-running continues/reuses what is already done.
+then runs every step of 15-1 (40 iterations a class at step 0, 80 per new
+class after, the lr decaying over 20x the step as in the authors' L'_D and
+EF scripts) with fine-tuning (FT), output distillation (L'_D) and EF+L'_D
+-- step 0 is trained once and shared through the step-0 store -- and
+prints the comparison table that shows forgetting and learning.
+Re-running continues/reuses what is already done.
 
     python tools/demo.py --data-root data/embedded_voc \
         --work-dir work_dirs/demo
@@ -16,16 +18,13 @@ import os.path as osp
 import time
 
 from mmseg_incremental.benchmark import generate_benchmark
-from mmseg_incremental.experiment.pretrain import pretrain_backbone
+from mmseg_incremental.experiment.pretrain import (add_benchmark_arguments,
+                                                   benchmark_options)
 from mmseg_incremental.experiment.run_methods import run_methods
 from mmseg_incremental.reporting import compare_runs, write_report
 
 CONFIGS = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'embedded')
-#: The demo's schedule on top of the configs' (the README's "The demo"):
-#: the authors' incremental lr horizon (20x the step, codes/LD1) and 80
-#: iterations per new class (40 at step 0), so new classes are learnt.
-DEMO_OPTIONS = dict(lr_decay_horizon=20, iters_per_class_incremental=80)
 
 
 def main() -> None:
@@ -39,17 +38,7 @@ def main() -> None:
         type=int,
         default=4,
         help='val images in the Fig. 3-style picture')
-    parser.add_argument(
-        '--pretrain-iters-per-class',
-        type=int,
-        default=100,
-        help='joint pretraining of the backbone on a second benchmark '
-        '(21 x this many iterations); 0: M_0 from random weights')
-    parser.add_argument(
-        '--pretrain-dir',
-        default='work_dirs/pretrain_embedded',
-        help='where the pretraining runs (shared with '
-        'tools/paper_findings.py: done once)')
+    add_benchmark_arguments(parser, 40, 80)
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -57,12 +46,7 @@ def main() -> None:
     configs = [
         osp.join(CONFIGS, f'bench_{args.task}_{m}.py') for m in args.methods
     ]
-    options = dict(DEMO_OPTIONS)
-    if args.pretrain_iters_per_class:
-        options['pretrained'] = pretrain_backbone(
-            configs[0],
-            args.pretrain_dir,
-            iters_per_class=args.pretrain_iters_per_class)
+    options = benchmark_options(args, configs[0])
     runs = run_methods(
         configs,
         args.work_dir,

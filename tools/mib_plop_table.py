@@ -17,7 +17,8 @@ import argparse
 import os.path as osp
 
 from mmseg_incremental.benchmark import generate_benchmark
-from mmseg_incremental.experiment.pretrain import pretrain_backbone
+from mmseg_incremental.experiment.pretrain import (add_benchmark_arguments,
+                                                   benchmark_options)
 from mmseg_incremental.experiment.run_methods import run_methods
 from mmseg_incremental.reporting import compare_runs, write_report
 
@@ -32,30 +33,12 @@ def main() -> None:
     parser.add_argument('--data-root', default='data/embedded_voc')
     parser.add_argument('--work-dir', default='work_dirs/mib_plop')
     parser.add_argument('--tasks', nargs='+', default=['15-1', '15-5'])
-    parser.add_argument('--iters-per-class', type=int, default=25)
-    parser.add_argument('--iters-per-class-incremental', type=int, default=50)
-    parser.add_argument(
-        '--pretrain-iters-per-class',
-        type=int,
-        default=100,
-        help='as tools/demo.py; 0: M_0 from random weights')
-    parser.add_argument(
-        '--pretrain-dir',
-        default='work_dirs/pretrain_embedded',
-        help='shared with tools/demo.py and tools/paper_findings.py')
+    add_benchmark_arguments(parser, 25, 50)
     args = parser.parse_args()
 
     generate_benchmark(args.data_root)
-    options = dict(
-        iters_per_class=args.iters_per_class,
-        iters_per_class_incremental=args.iters_per_class_incremental,
-        lr_decay_horizon=20,
-        setting='overlapped')
-    if args.pretrain_iters_per_class:
-        options['pretrained'] = pretrain_backbone(
-            osp.join(CONFIGS, 'bench_15-1_ft.py'),
-            args.pretrain_dir,
-            iters_per_class=args.pretrain_iters_per_class)
+    options = benchmark_options(args, osp.join(CONFIGS, 'bench_15-1_ft.py'))
+    options['setting'] = 'overlapped'
     tables = []
     for task in args.tasks:
         configs = [osp.join(CONFIGS, f'bench_{task}_{m}.py') for m in METHODS]

@@ -16,7 +16,8 @@ import argparse
 import os.path as osp
 
 from mmseg_incremental.benchmark import generate_benchmark
-from mmseg_incremental.experiment.pretrain import pretrain_backbone
+from mmseg_incremental.experiment.pretrain import (add_benchmark_arguments,
+                                                   benchmark_options)
 from mmseg_incremental.experiment.run_methods import run_methods
 from mmseg_incremental.reporting import compare_runs, write_report
 
@@ -31,34 +32,11 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/findings')
     parser.add_argument('--tasks', nargs='+', default=['19-1', '15-5', '15-1'])
     parser.add_argument('--methods', nargs='+', default=METHODS)
-    parser.add_argument('--iters-per-class', type=int, default=25)
-    parser.add_argument(
-        '--iters-per-class-incremental',
-        type=int,
-        default=50,
-        help='iterations per new class at steps k >= 1')
-    parser.add_argument(
-        '--pretrain-iters-per-class',
-        type=int,
-        default=100,
-        help='joint pretraining of the backbone on a second benchmark, as '
-        'in tools/demo.py; 0: M_0 from random weights')
-    parser.add_argument(
-        '--pretrain-dir',
-        default='work_dirs/pretrain_embedded',
-        help='where the pretraining runs (shared with tools/demo.py)')
+    add_benchmark_arguments(parser, 25, 50)
     args = parser.parse_args()
 
     generate_benchmark(args.data_root)
-    options = dict(
-        iters_per_class=args.iters_per_class,
-        iters_per_class_incremental=args.iters_per_class_incremental,
-        lr_decay_horizon=20)
-    if args.pretrain_iters_per_class:
-        options['pretrained'] = pretrain_backbone(
-            osp.join(CONFIGS, 'bench_15-1_ft.py'),
-            args.pretrain_dir,
-            iters_per_class=args.pretrain_iters_per_class)
+    options = benchmark_options(args, osp.join(CONFIGS, 'bench_15-1_ft.py'))
     tables = []
     for task in args.tasks:
         configs = [

@@ -14,6 +14,7 @@ backbone's weights as a plain state dict for the experiments'
 ``pretrained``. The incremental runs never see an image of it; as in the
 paper, the step-0 store keys M_0 by that file's content.
 """
+import argparse
 import json
 import os
 import os.path as osp
@@ -102,3 +103,43 @@ def pretrain_backbone(config: str,
         f'benchmark: {done.get("metrics", {}).get("mIoU")})',
         logger='current')
     return out
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser,
+                            iters_per_class: int,
+                            iters_per_class_incremental: int) -> None:
+    """The schedule options shared by the embedded-benchmark drivers
+    (``tools/demo.py``, ``tools/paper_findings.py``,
+    ``tools/mib_plop_table.py``)."""
+    parser.add_argument('--iters-per-class', type=int, default=iters_per_class)
+    parser.add_argument(
+        '--iters-per-class-incremental',
+        type=int,
+        default=iters_per_class_incremental,
+        help='iterations per new class at steps k >= 1')
+    parser.add_argument(
+        '--pretrain-iters-per-class',
+        type=int,
+        default=100,
+        help='joint pretraining of the backbone on a second benchmark '
+        '(21 x this many iterations); 0: M_0 from random weights')
+    parser.add_argument(
+        '--pretrain-dir',
+        default='work_dirs/pretrain_embedded',
+        help='where the pretraining runs (shared by the drivers: done once)')
+
+
+def benchmark_options(args: argparse.Namespace, config: str) -> dict:
+    """The ``cfg_options`` of a driver run: its schedule, the authors'
+    incremental lr horizon (20x the step, codes/LD1) and the pretrained
+    backbone (trained here on first use)."""
+    options = dict(
+        iters_per_class=args.iters_per_class,
+        iters_per_class_incremental=args.iters_per_class_incremental,
+        lr_decay_horizon=20)
+    if args.pretrain_iters_per_class:
+        options['pretrained'] = pretrain_backbone(
+            config,
+            args.pretrain_dir,
+            iters_per_class=args.pretrain_iters_per_class)
+    return options
