@@ -6,6 +6,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
+from .loss_args import check_loss_args
+
 
 @MODELS.register_module()
 class FeatureDistillLoss(nn.Module):
@@ -29,14 +31,7 @@ class FeatureDistillLoss(nn.Module):
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_distill_feat') -> None:
         super().__init__()
-        if not loss_weight >= 0:
-            raise ValueError(f'FeatureDistillLoss got loss_weight='
-                             f'{loss_weight!r}; use a weight >= 0 (0 turns '
-                             'the term off).')
-        if not loss_name.startswith('loss_'):
-            raise ValueError(f'FeatureDistillLoss got loss_name='
-                             f"{loss_name!r}; it must start with 'loss_' or "
-                             'mmengine will not back-propagate it.')
+        check_loss_args('FeatureDistillLoss', loss_weight, loss_name)
         self.loss_weight = float(loss_weight)
         self._loss_name = loss_name
 

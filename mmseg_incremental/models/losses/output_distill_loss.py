@@ -9,6 +9,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 
 from .logit_pairs import check_logit_pair, upsample_pair
+from .loss_args import check_loss_args
 
 _VARIANTS = ('ilt', 'mib')
 _PIXEL_MASKS = ('none', 'old')
@@ -118,14 +119,7 @@ class OutputDistillLoss(nn.Module):
             raise ValueError(f'OutputDistillLoss got temperature='
                              f'{temperature!r}; use a positive number '
                              '(1.0 = no temperature).')
-        if not loss_weight >= 0:
-            raise ValueError(f'OutputDistillLoss got loss_weight='
-                             f'{loss_weight!r}; use a weight >= 0 (0 turns '
-                             'the term off).')
-        if not loss_name.startswith('loss_'):
-            raise ValueError(f'OutputDistillLoss got loss_name={loss_name!r};'
-                             " it must start with 'loss_' or mmengine will "
-                             'not back-propagate it.')
+        check_loss_args('OutputDistillLoss', loss_weight, loss_name)
         self.variant = variant
         self.pixel_mask = pixel_mask
         self.temperature = float(temperature)

@@ -54,6 +54,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
+from .loss_args import check_loss_args
+
 
 def local_pod(x: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
     """The Local POD embedding Phi(x) of a feature map, one row per image.
@@ -160,9 +162,7 @@ class PODLoss(nn.Module):
                  last_layer_weight: Optional[float] = None,
                  loss_name: str = 'loss_pod') -> None:
         super().__init__()
-        if not loss_weight >= 0:
-            raise ValueError(f'PODLoss got loss_weight={loss_weight!r}; use '
-                             'a weight >= 0.')
+        check_loss_args('PODLoss', loss_weight, loss_name)
         if last_layer_weight is not None and not last_layer_weight >= 0:
             raise ValueError('PODLoss got last_layer_weight='
                              f'{last_layer_weight!r}; use a weight >= 0 or '
@@ -171,10 +171,6 @@ class PODLoss(nn.Module):
         if not scales or min(scales) < 1:
             raise ValueError(f'PODLoss got scales={scales!r}; use positive '
                              'integers, e.g. (1, 2, 4).')
-        if not loss_name.startswith('loss_'):
-            raise ValueError(f'PODLoss got loss_name={loss_name!r}; it must '
-                             "start with 'loss_' or mmengine will not "
-                             'back-propagate it.')
         self.loss_weight = float(loss_weight)
         self.scales = scales
         self.normalize = bool(normalize)

@@ -37,6 +37,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 
+from .loss_args import check_loss_args
+
 
 @MODELS.register_module()
 class UnbiasedCrossEntropyLoss(nn.Module):
@@ -82,13 +84,7 @@ class UnbiasedCrossEntropyLoss(nn.Module):
                  loss_name: str = 'loss_unbiased_ce',
                  num_old_classes: Optional[int] = None) -> None:
         super().__init__()
-        if not loss_weight >= 0:
-            raise ValueError(f'UnbiasedCrossEntropyLoss got loss_weight='
-                             f'{loss_weight!r}; use a weight >= 0.')
-        if not loss_name.startswith('loss_'):
-            raise ValueError('UnbiasedCrossEntropyLoss got loss_name='
-                             f"{loss_name!r}; it must start with 'loss_' or "
-                             'mmengine will not back-propagate it.')
+        check_loss_args('UnbiasedCrossEntropyLoss', loss_weight, loss_name)
         self.loss_weight = float(loss_weight)
         self.ignore_index = int(ignore_index)
         self._loss_name = loss_name

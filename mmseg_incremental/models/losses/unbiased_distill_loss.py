@@ -34,6 +34,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 
 from .logit_pairs import check_logit_pair, upsample_pair
+from .loss_args import check_loss_args
 
 
 @MODELS.register_module()
@@ -87,13 +88,7 @@ class UnbiasedDistillLoss(nn.Module):
                  align_corners: bool = False,
                  loss_name: str = 'loss_unbiased_kd') -> None:
         super().__init__()
-        if not loss_weight >= 0:
-            raise ValueError(f'UnbiasedDistillLoss got loss_weight='
-                             f'{loss_weight!r}; use a weight >= 0.')
-        if not loss_name.startswith('loss_'):
-            raise ValueError('UnbiasedDistillLoss got loss_name='
-                             f"{loss_name!r}; it must start with 'loss_' or "
-                             'mmengine will not back-propagate it.')
+        check_loss_args('UnbiasedDistillLoss', loss_weight, loss_name)
         if resolution not in ('labels', 'logits'):
             raise ValueError(f'UnbiasedDistillLoss got resolution='
                              f"{resolution!r}; use 'labels' or 'logits'.")
