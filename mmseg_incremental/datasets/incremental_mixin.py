@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..tasks import NUM_CLASSES, IncrementalTask, TaskSpec, get_task
+from ..utils.randomness import preserved_rng
 from .class_presence import load_class_presence
 
 SETTINGS = ('sequential', 'disjoint', 'overlapped')
@@ -141,18 +142,12 @@ def _seeded_randomness(seed: int, key: str) -> Iterator[None]:
     that the rest of the process (the sampler, other images) is
     undisturbed."""
     crc = zlib.crc32(key.encode())
-    states = (np.random.get_state(), random.getstate(),
-              torch.random.get_rng_state())
-    np.random.seed([seed % 2**32, crc])
-    random.seed(f'{seed}:{key}')
-    # The CPU generator only (torch.manual_seed would reseed CUDA's too).
-    torch.default_generator.manual_seed((seed % 2**31) * 2**32 + crc)
-    try:
+    with preserved_rng():
+        np.random.seed([seed % 2**32, crc])
+        random.seed(f'{seed}:{key}')
+        # The CPU generator only (torch.manual_seed would reseed CUDA's).
+        torch.default_generator.manual_seed((seed % 2**31) * 2**32 + crc)
         yield
-    finally:
-        np.random.set_state(states[0])
-        random.setstate(states[1])
-        torch.random.set_rng_state(states[2])
 
 
 class IncrementalDatasetMixin:

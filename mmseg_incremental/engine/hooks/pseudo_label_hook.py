@@ -1,11 +1,9 @@
 """PLOP's per-step entropy thresholds, fitted before a step trains."""
 import logging
-import random
 import time
 from typing import List, Optional
 
 import numpy as np
-import torch
 from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -13,6 +11,8 @@ from mmengine.model import is_model_wrapper
 from torch.utils.data import DataLoader
 
 from mmseg.registry import HOOKS
+
+from ...utils.randomness import preserved_rng
 
 #: Where the fitted thresholds travel in a checkpoint (plain data).
 CHECKPOINT_KEY = 'pseudo_label_thresholds'
@@ -29,27 +29,6 @@ def spread_indices(num_images: int, max_images: Optional[int]) -> List[int]:
         return list(range(num_images))
     picks = np.linspace(0, num_images - 1, num=max_images)
     return sorted({int(round(x)) for x in picks})
-
-
-class _ForkedRandomness:
-    """Python, numpy and torch (CPU and CUDA) generators restored on exit:
-    the pass draws its augmentations without moving the training's."""
-
-    def __enter__(self):
-        self._python = random.getstate()
-        self._numpy = np.random.get_state()
-        devices = list(range(torch.cuda.device_count())) \
-            if torch.cuda.is_available() and torch.cuda.is_initialized() \
-            else []
-        self._torch = torch.random.fork_rng(devices=devices)
-        self._torch.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._torch.__exit__(*exc)
-        random.setstate(self._python)
-        np.random.set_state(self._numpy)
-        return False
 
 
 @HOOKS.register_module()
@@ -130,7 +109,7 @@ class PseudoLabelHook(Hook):
         box = [None]
         if get_rank() == 0:
             start = time.perf_counter()
-            with _ForkedRandomness():
+            with preserved_rng(cuda=True):
                 num = self._fit(runner, model)
             box = [model.pseudo_label_state()]
             thresholds = ', '.join(f'{t:.4g}' for t in box[0]['thresholds'])
