@@ -60,19 +60,8 @@ def _r18_cfg(num_classes, head='DeepLabV2Head'):
 
 
 def _save_teacher(path, cfg):
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if tensor.is_floating_point():
-                if 'running_var' in name:
-                    tensor.uniform_(0.5, 2.0)
-                else:
-                    tensor.add_(0.1 * torch.randn_like(tensor))
-    model.eval()
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return model
+    return make_teacher(
+        path, cfg['decode_head']['num_classes'], seed=0, cfg=cfg)
 
 
 @pytest.fixture

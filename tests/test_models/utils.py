@@ -84,14 +84,16 @@ def distill_cfg(teacher_ckpt: str, num_classes: int, **kwargs) -> dict:
 def make_teacher(path: str,
                  num_classes: int,
                  seed: int = 0,
-                 head: str = 'DeepLabV2Head') -> nn.Module:
+                 head: str = 'DeepLabV2Head',
+                 cfg: Optional[dict] = None) -> nn.Module:
     """Build, initialise and perturb a toy M_{k-1}; save it to ``path``.
 
     Biases and BN statistics are randomised so that copies are visible.
     The checkpoint is ``{'state_dict': ..., 'meta': {...}}`` of plain types.
+    ``cfg`` replaces the toy model config (``num_classes`` must match it).
     """
     torch.manual_seed(seed)
-    model = MODELS.build(toy_model_cfg(num_classes, head=head))
+    model = MODELS.build(cfg or toy_model_cfg(num_classes, head=head))
     model.init_weights()
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
