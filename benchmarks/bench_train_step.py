@@ -160,6 +160,17 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     model = MODELS.build(cfg).to(args.device)
     model.init_weights()
     model.train()
+    group = None
+    if args.channels_last:  # ChannelsLastHook
+        model.to(memory_format=torch.channels_last)
+    if args.cuda_graph:  # CudaGraphHook
+        from mmseg_incremental.engine.hooks.cuda_graph_hook import _encoders
+        from mmseg_incremental.models.utils.cuda_graph import (GraphGroup,
+                                                               graph_forward)
+        group = GraphGroup()
+        for encoder in _encoders(model):
+            graph_forward(encoder, group)
+        group.active = True
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-4)
     inputs, samples = batch(args.device, args.size, args.batch,
@@ -172,7 +183,9 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     dtype = amp_dtype('auto', args.device) if args.amp else None
     scaler = torch.amp.GradScaler(args.device, enabled=dtype == 'float16')
 
-    def step() -> None:
+    def step() -> dict:
+        if group is not None:
+            group.next_iteration()
         with torch.autocast(
                 args.device,
                 dtype=getattr(torch, dtype or 'bfloat16'),
@@ -185,6 +198,7 @@ def build(method: str, args: argparse.Namespace, teacher: str):
         scaler.update()
         if args.device == 'cuda':
             torch.cuda.synchronize()
+        return {k: v.detach() for k, v in losses.items() if 'loss' in k}
 
     return model, step
 
@@ -196,7 +210,8 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     method, in the same process)."""
     import torch
     torch.set_num_threads(args.threads)
-    steps = {m: build(m, args, teacher)[1] for m in METHODS}
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    steps = {m: build(m, args, teacher)[1] for m in args.methods}
     memory = {}
     for method, step in steps.items():
         for _ in range(args.warmup):
@@ -207,8 +222,8 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
             base = torch.cuda.memory_allocated()
             step()
             memory[method] = (torch.cuda.max_memory_allocated() - base) / 2**20
-    times = {m: [] for m in METHODS}
-    cpu_times = {m: [] for m in METHODS}
+    times = {m: [] for m in args.methods}
+    cpu_times = {m: [] for m in args.methods}
     names = list(steps)
     for round_ in range(args.iters):
         # Each round starts one method later: no method always runs right
@@ -225,6 +240,10 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
         m: statistics.median(a / b for a, b in zip(v, clock['FT']))
         for m, v in clock.items()
     }
+    if args.profile:
+        for method in ('FT', "EF+L'_D"):
+            if method in steps:
+                profile_step(steps[method], method, args)
     queue.put(({
         m: statistics.median(v)
         for m, v in times.items()
@@ -241,6 +260,7 @@ def peak_memory(method: str, args: argparse.Namespace, teacher: str,
     method in a fresh process)."""
     import torch
     torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     model, step = build(method, args, teacher)
     if args.device == 'cuda':
         torch.cuda.synchronize()
@@ -256,6 +276,74 @@ def peak_memory(method: str, args: argparse.Namespace, teacher: str,
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 \
             - base
     queue.put(peak / 2**20)
+
+
+def profile_step(step, method: str, args: argparse.Namespace) -> None:
+    """torch.profiler over 3 steps of ``method``: the host's wall time
+    against the GPU kernels' busy time (launch-bound when the host's is
+    the larger), and the top kernels, into ``<profile>/<method>.txt``."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if args.device == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    t = time.perf_counter()
+    with profile(activities=activities) as prof:
+        for _ in range(3):
+            step()
+    wall = (time.perf_counter() - t) / 3
+    events = prof.key_averages()
+    device_us = sum(e.self_device_time_total for e in events
+                    if e.device_type == torch.autograd.DeviceType.CUDA)
+    kernels = sum(e.count for e in events
+                  if e.device_type == torch.autograd.DeviceType.CUDA)
+    os.makedirs(args.profile, exist_ok=True)
+    name = method.replace("'", 'p').replace('+', '_')
+    with open(osp.join(args.profile, f'{name}.txt'), 'w') as f:
+        f.write(f'{method}: wall {wall * 1e3:.1f} ms/step (profiled), GPU '
+                f'kernels busy {device_us / 3e3:.1f} ms/step, '
+                f'{kernels / 3:.0f} kernels/step\n')
+        f.write(
+            events.table(
+                sort_by='self_device_time_total'
+                if args.device == 'cuda' else 'self_cpu_time_total',
+                row_limit=25))
+
+
+def check_graph(args: argparse.Namespace, teacher: str, queue) -> None:
+    """Eager against CUDA-graphed training of FT, L'_D and EF+L'_D: the
+    same init and batch, 4 steps each; the largest relative difference of
+    the losses and of the final parameters."""
+    import torch
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    out = {}
+    for method in ('FT', "L'_D", "EF+L'_D"):
+        runs = []
+        for graphed in (False, True):
+            run_args = argparse.Namespace(**{
+                **vars(args), 'cuda_graph': graphed
+            })
+            model, step = build(method, run_args, teacher)
+            losses = [{
+                k: v.item()
+                for k, v in step().items()
+            } for _ in range(4)]
+            params = [p.detach().float().clone() for p in model.parameters()]
+            runs.append((losses, params))
+            del model, step
+        (la, pa), (lb, pb) = runs
+        loss_diff = max(
+            abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for a, b in zip(la, lb)
+            for k in a)
+        param_diff = max(
+            ((x - y).abs().max() / x.abs().max().clamp_min(1e-12)).item()
+            for x, y in zip(pa, pb))
+        out[method] = dict(
+            loss_rel_diff=loss_diff,
+            param_rel_diff=param_diff,
+            losses_eager=[sum(d.values()) for d in la],
+            losses_graph=[sum(d.values()) for d in lb])
+    queue.put(out)
 
 
 def _child(ctx, target, *args):
@@ -309,7 +397,33 @@ def main() -> None:
         action='store_true',
         help='autocast (bf16 where supported, else fp16) for the forward '
         'and the losses')
+    parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='the NHWC layout (what ChannelsLastHook does)')
+    parser.add_argument(
+        '--cuda-graph',
+        action='store_true',
+        help='encoders replayed from CUDA graphs (CudaGraphHook); with '
+        '--device cuda also checks graphed against eager training')
+    parser.add_argument(
+        '--cudnn-benchmark',
+        action='store_true',
+        help='torch.backends.cudnn.benchmark (mmseg\'s runtime default)')
+    parser.add_argument(
+        '--methods',
+        nargs='+',
+        choices=list(METHODS),
+        default=list(METHODS),
+        help='methods to time (FT, the reference, is always added)')
+    parser.add_argument(
+        '--profile',
+        help='folder for a torch.profiler table of FT and EF+L\'_D')
     args = parser.parse_args()
+    if 'FT' not in args.methods:
+        args.methods.insert(0, 'FT')
+    if args.cuda_graph and args.device != 'cuda':
+        parser.error('--cuda-graph needs --device cuda')
     cuda = args.device == 'cuda'
     args.model = args.model or ('r101' if cuda else 'tiny')
     args.size = args.size or (321 if cuda else 128)
@@ -327,8 +441,10 @@ def main() -> None:
         if not memory:  # CPU: peak RSS growth, a fresh process per method
             memory = {
                 m: _child(ctx, peak_memory, m, args, teacher)
-                for m in METHODS
+                for m in args.methods
             }
+        graph_check = _child(ctx, check_graph, args,
+                             teacher) if args.cuda_graph else None
     results = {
         m:
         dict(
@@ -337,12 +453,15 @@ def main() -> None:
             time_ratio=ratios[m],
             step_mem_mib=memory[m],
             mem_ratio=memory[m] / memory['FT'])
-        for m in METHODS
+        for m in args.methods
     }
     print(f'device={args.device} model={args.model} '
           f'input={args.batch}x3x{args.size}x{args.size} '
           f'classes {args.old_classes}->{args.new_classes} '
           f'iters={args.iters} threads={args.threads} amp={args.amp} '
+          f'channels_last={args.channels_last} '
+          f'cuda_graph={args.cuda_graph} '
+          f'cudnn_benchmark={args.cudnn_benchmark} '
           f'time/FT by {args.ratio_clock} time')
     print(f'{"method":22s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
           f'{"mem/FT":>7s} {"target":>9s}')
@@ -351,11 +470,21 @@ def main() -> None:
         print(f'{method:22s} {r["median_s"]:8.4f} {r["time_ratio"]:8.3f} '
               f'{r["step_mem_mib"]:9.1f} {r["mem_ratio"]:7.3f} '
               f'{target!s:>9s}')
-    print('FT / stock EncoderDecoder time: '
-          f'{1 / ratios["stock"]:.3f}')
+    if 'stock' in ratios:
+        print('FT / stock EncoderDecoder time: '
+              f'{1 / ratios["stock"]:.3f}')
+    if graph_check is not None:
+        for method, r in graph_check.items():
+            print(f'CUDA graph vs eager, {method}: losses within '
+                  f'{r["loss_rel_diff"]:.2e}, parameters within '
+                  f'{r["param_rel_diff"]:.2e} (relative, 4 steps)')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(args=vars(args), results=results), f, indent=1)
+            json.dump(
+                dict(
+                    args=vars(args), results=results, graph_check=graph_check),
+                f,
+                indent=1)
 
 
 if __name__ == '__main__':

@@ -32,21 +32,65 @@ print('stack ok: torch', torch.__version__, torch.cuda.get_device_name())" \
   | tee -a "$OUT/timeline.txt"
 stamp 'stack ready'
 
-python3 benchmarks/bench_train_step.py --device cuda --iters 15 \
-  --json "$OUT/bench_fp32.json" 2>&1 | tail -12 | tee -a "$OUT/timeline.txt"
-stamp 'bench fp32 done'
-python3 benchmarks/bench_train_step.py --device cuda --iters 15 --amp \
-  --json "$OUT/bench_bf16.json" 2>&1 | tail -12 | tee -a "$OUT/timeline.txt"
-stamp 'bench bf16 done'
-
-python3 tools/train_incremental.py configs/il/voc_15-1_ef-ld.py \
-  --work-dir /tmp/run/15-1_ef-ld --cfg-options iters_per_class=5 \
-  data_root="$DATA" step0_store=/tmp/run/store \
-  train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt \
-  train_dataloader.dataset.data_prefix.seg_map_path=SegmentationClass \
-  train_dataloader.num_workers=4 val_dataloader.num_workers=4 \
-  > "$OUT/run_15-1.log" 2>&1 || echo 'run failed' >> "$OUT/timeline.txt"
-stamp '15-1 EF+LD run done'
-cp /tmp/run/15-1_ef-ld/summary.json "$OUT/summary_15-1.json" 2>/dev/null || true
-grep -E 'M_0 init|total_batch_size|FreezeEncoderHook|Experiment: step|Iter\(train\)' \
-  "$OUT/run_15-1.log" | cut -c1-400 >> "$OUT/timeline.txt" || true
+# Every stage is bounded by what is left of DEADLINE seconds (the device
+# call's limit), most important first, so a slow stage costs only itself.
+DEADLINE=${DEADLINE:-560}
+left() { echo $((DEADLINE - ($(date +%s) - start))); }
+bounded() {  # bounded <seconds> <command...>: skipped when too little is left
+  local limit=$1 rest; shift
+  rest=$(( $(left) - 5 ))
+  (( rest < 20 )) && { stamp "skipped (time): $*" ; return 0; }
+  (( limit > rest )) && limit=$rest
+  timeout "$limit" "$@" || echo "failed or timed out (rc $?): $*" >> "$OUT/timeline.txt"
+}
+bench() {  # bench <name> <seconds> <flags...>
+  local name=$1 limit=$2; shift 2
+  bounded "$limit" python3 benchmarks/bench_train_step.py --device cuda \
+    --iters 15 --json "$OUT/bench_$name.json" "$@" > "$OUT/bench_$name.log" 2>&1
+  grep -vE 'Warning|warn|^ *$' "$OUT/bench_$name.log" | tail -9 \
+    >> "$OUT/timeline.txt" || true
+  stamp "bench $name done"
+}
+# VOC 15-1 EF+L'_D end to end (6 steps) as a user runs it; per-step timing
+# (build, set-up, first iteration, iterations, validation) from step_done.json.
+run15() {  # run15 <name> <seconds> <extra cfg-options...>
+  local name=$1 limit=$2; shift 2
+  bounded "$limit" python3 tools/train_incremental.py configs/il/voc_15-1_ef-ld.py \
+    --work-dir /tmp/run/$name --cfg-options iters_per_class=5 \
+    data_root="$DATA" step0_store=/tmp/run/store_$name \
+    train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt \
+    train_dataloader.dataset.data_prefix.seg_map_path=SegmentationClass \
+    train_dataloader.num_workers=4 val_dataloader.num_workers=4 "$@" \
+    > "$OUT/run_$name.log" 2>&1
+  stamp "15-1 EF+L'_D run $name done"
+  cp /tmp/run/$name/summary.json "$OUT/summary_$name.json" 2>/dev/null || true
+  python3 - "$name" "$OUT" <<'PY' >> "$OUT/timeline.txt" || true
+import glob, json, sys
+name, out = sys.argv[1:]
+rows = {}
+for path in sorted(glob.glob(f'/tmp/run/{name}/step_*/step_done.json')):
+    done = json.load(open(path))
+    rows[done['step']] = done.get('timing')
+json.dump(rows, open(f'{out}/timing_{name}.json', 'w'), indent=1)
+for step, t in sorted(rows.items()):
+    print(name, 'step', step, json.dumps(t))
+PY
+  grep -E 'timing|cuda_graph|channels_last|M_0 init|total_batch_size|Error' \
+    "$OUT/run_$name.log" | cut -c1-300 >> "$OUT/timeline.txt" || true
+}
+LADDER=(--methods FT "L'_D" "EF+L'_D")
+# 1. everything on, with the graph-vs-eager check and a profile
+bench bf16_nhwc_graph 90 "${LADDER[@]}" --cudnn-benchmark --channels-last \
+  --amp --cuda-graph --profile "$OUT/profile_fast"
+# 2. the issue's baseline: fp32, default cuDNN settings
+bench fp32 60 "${LADDER[@]}"
+# 3. the pipeline's per-step overhead, fast settings
+run15 fast 150 amp=bf16 channels_last=True cuda_graph=True
+# 4. every method, everything on (README table)
+bench all_fast 90 --cudnn-benchmark --channels-last --amp --cuda-graph
+# 5. the rest of the ladder
+bench bf16_nhwc 50 "${LADDER[@]}" --cudnn-benchmark --channels-last --amp
+bench fp32_nhwc_graph 60 "${LADDER[@]}" --cudnn-benchmark --channels-last --cuda-graph
+bench fp32_profile 40 --methods FT "EF+L'_D" --iters 5 --profile "$OUT/profile_fp32"
+run15 eager 150
+stamp 'all done'

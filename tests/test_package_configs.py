@@ -141,15 +141,12 @@ def test_wheel_ships_the_configs(tmp_path):
                 assert zf.read(prefix + name) == f.read(), name
     assert 'mmseg_incremental/.mim/model-index.yml' in names
     # The tools too (mmseg ships its own as .mim/tools), byte-identical.
-    tools = [
-        n for n in names if n.startswith('mmseg_incremental/.mim/tools/')
-    ]
+    tools = [n for n in names if n.startswith('mmseg_incremental/.mim/tools/')]
     assert 'mmseg_incremental/.mim/tools/train_incremental.py' in tools
     assert 'mmseg_incremental/.mim/tools/dist_train_incremental.sh' in tools
     with zipfile.ZipFile(wheel) as zf:
         for name in tools:
-            with open(osp.join(ROOT, 'tools', osp.basename(name)),
-                      'rb') as f:
+            with open(osp.join(ROOT, 'tools', osp.basename(name)), 'rb') as f:
                 assert zf.read(name) == f.read(), name
     assert prefix + 'il/voc_19-1_ld.py' in names
     assert prefix + '_base_/ilt_voc_deeplabv2_authors.py' in names

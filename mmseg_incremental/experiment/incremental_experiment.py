@@ -15,6 +15,7 @@
                  (ExperimentProgressHook: step k/K, elapsed, ETA of all
                   steps in the step's log)
               .val()   -> IncrementalIoUMetric -> D/step_k/step_done.json
+                          (with the step's phase ``timing``, also logged)
          -> D/summary.json, D/report.md, plots; the step's metrics through
             the config's visualizer backends into D/vis_data (x = step k)
 
@@ -35,11 +36,14 @@ from mmengine.dist import (barrier, broadcast_object_list, get_rank,
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from ..engine.hooks import ExperimentProgressHook
+from ..engine.hooks import ExperimentProgressHook, StepTimingHook
+from ..engine.hooks.experiment_progress_hook import (fixed_overhead,
+                                                     format_step_timing)
 from ..planning import (build_step_config, deploy_config,
                         experiment_fingerprint_source, experiment_task,
                         fingerprint, init_message, list_steps,
                         step0_fingerprint_source, step_iters)
+from .dataloader_workers import shutdown_runner_workers
 from .resume import find_resume_checkpoint
 from .step0_store import WAIT_TIMEOUT_S, Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
@@ -98,6 +102,16 @@ class IncrementalExperiment:
     ``visualizer`` backends into ``D/vis_data`` (x = step k); a step kept
     on resume is not written again. A config naming a backend whose
     package is missing (TensorBoard) is refused before anything starts.
+
+    Each step's ``step_done.json`` holds its wall-clock phases under
+    ``timing`` (``time.perf_counter()`` seconds; one INFO line in the
+    step's log too): ``build_s`` (step config and Runner), ``setup_s``,
+    ``first_iter_s``, ``train_iters``, ``iter_s``, ``train_end_s`` (see
+    :class:`StepTimingHook`), ``val_s`` (``runner.val()``), ``total_s``
+    and ``overhead_s`` = ``total_s - train_iters * iter_s``, the step's
+    fixed cost beyond its steady-state iterations. A reused M_0 has
+    ``build_s``, ``val_s`` and ``total_s`` only; a step kept on resume
+    keeps what it had.
     """
 
     def __init__(
@@ -216,9 +230,12 @@ class IncrementalExperiment:
         return dict(resume=True, load_from=point.checkpoint), note
 
     def _train_step(self, step: int, teacher: Optional[str]) -> dict:
+        start = time.perf_counter()
         step_dir = self._step_dir(step)
         extra, note = self._resume_point(step, teacher)
+        built = time.perf_counter()
         runner = self._runner(step, teacher, **extra)
+        build_s = time.perf_counter() - built
         if note is not None:  # by the step's runner: in its log file too
             print_log(note[0], logger='current', level=note[1])
         if step == 0 and not extra:
@@ -233,24 +250,49 @@ class IncrementalExperiment:
             timed_seconds=self._timed[0],
             timed_iters=self._timed[1])
         runner.register_hook(progress)
+        timer = StepTimingHook()
+        runner.register_hook(timer)
+        train_start = timer.clock()
         runner.train()
+        train_end = timer.clock()
         self._timed = (progress.timed_seconds, progress.timed_iters)
         metrics = runner.val()
+        val_s = timer.clock() - train_end
+        shutdown_runner_workers(runner)
         iters = runner.train_loop.max_iters
         checkpoint = osp.join(step_dir, f'iter_{iters}.pth')
         if get_rank() == 0 and not osp.isfile(checkpoint):
             raise RuntimeError(
                 f'Step {step} finished without {checkpoint}; keep the '
                 "default CheckpointHook's save_last=True.")
-        return dict(checkpoint=checkpoint, metrics=metrics)
+        timing = dict(
+            build_s=build_s,
+            **timer.phases(train_start, train_end),
+            val_s=val_s,
+            total_s=time.perf_counter() - start)
+        timing['overhead_s'] = fixed_overhead(timing['total_s'],
+                                              timing['train_iters'],
+                                              timing['iter_s'],
+                                              timing['first_iter_s'])
+        print_log(format_step_timing(step, timing), logger='current')
+        return dict(checkpoint=checkpoint, metrics=metrics, timing=timing)
 
     def _reuse_step0(self, stored: str) -> dict:
+        start = time.perf_counter()
         print_log(
             f'Reusing M_0 from {stored} (same model, step-0 data and '
             'schedule); evaluating it on this experiment\'s split.',
             logger='current')
         runner = self._runner(0, None, load_from=stored)
-        return dict(checkpoint=stored, metrics=runner.val(), reused=True)
+        built = time.perf_counter()
+        metrics = runner.val()
+        end = time.perf_counter()
+        shutdown_runner_workers(runner)
+        timing = dict(
+            build_s=built - start, val_s=end - built, total_s=end - start)
+        print_log(format_step_timing(0, timing), logger='current')
+        return dict(
+            checkpoint=stored, metrics=metrics, reused=True, timing=timing)
 
     def _run_step(self, step: int, teacher: Optional[str]) -> dict:
         done_file = osp.join(self._step_dir(step), DONE_FILE)

@@ -18,6 +18,8 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     distill_resolution = None     # L'_D at 'logits' or 'labels' resolution
                                   # (None: the loss config's own)
     amp = None                    # mixed precision: 'bf16', 'fp16', 'auto'
+    channels_last = False         # NHWC layout (ChannelsLastHook)
+    cuda_graph = False            # encoders replayed from CUDA graphs
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
         freeze_encoder=False, new_class_init='default',
@@ -55,7 +57,8 @@ EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
                    'step0_store', 'step0_store_timeout', 'max_step', 'method',
                    'lr_decay_horizon', 'classifier',
-                   'iters_per_class_incremental', 'distill_resolution', 'amp')
+                   'iters_per_class_incremental', 'distill_resolution', 'amp',
+                   'channels_last', 'cuda_graph')
 CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
@@ -67,6 +70,8 @@ _DEFAULTS = dict(
     lr_decay_horizon=1.0,
     classifier='grow',
     amp=None,
+    channels_last=False,
+    cuda_graph=False,
     incremental=dict())
 
 
@@ -140,7 +145,10 @@ def build_step_config(cfg: Config,
             defaults to torch.distributed's (1 when not initialised).
 
     Returns:
-        Config: The step's config, without the experiment-only keys.
+        Config: The step's config, without the experiment-only keys. Its
+        ``custom_hooks`` hold a ``ValCudnnBenchmarkHook`` (no cuDNN
+        benchmarking of validation's many image shapes) unless the
+        experiment config lists one already.
     """
     task = experiment_task(cfg)
     task.new_classes(step)  # validates
@@ -163,6 +171,14 @@ def build_step_config(cfg: Config,
         step_cfg,
         list(iter_incremental_datasets(step_cfg.get('train_dataloader', {}))))
     apply_amp(step_cfg, _get(cfg, 'amp'))
+    # How the step runs, not what it learns: no part of any fingerprint.
+    if _get(cfg, 'channels_last'):
+        _add_hook(step_cfg, dict(type='ChannelsLastHook'))
+    if _get(cfg, 'cuda_graph'):
+        _add_hook(step_cfg, dict(type='CudaGraphHook'))
+    # Whole-image validation of many shapes without cuDNN benchmarking
+    # each (training keeps it); a user's own one is kept as given.
+    _add_hook(step_cfg, dict(type='ValCudnnBenchmarkHook'))
     iters = step_iters(cfg, task, step)
     horizon = 1.0 if step == 0 else float(_get(cfg, 'lr_decay_horizon'))
     patch_schedule(
@@ -291,7 +307,7 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
     src = _plain(cfg.to_dict())
     for key in ('work_dir', 'launcher', 'resume', 'load_from', 'step0_store',
                 'step0_store_timeout', 'env_cfg', 'default_hooks', 'log_level',
-                'visualizer', 'log_processor'):
+                'visualizer', 'log_processor', 'channels_last', 'cuda_graph'):
         src.pop(key, None)
     step0 = build_step_config(cfg, 0, work_dir='')
     src['init'] = init_sources(step0)  # the files' content, not their path

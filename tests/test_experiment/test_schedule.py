@@ -126,8 +126,8 @@ def test_authors_ld1_lr_horizon_keeps_the_lr_near_5e5():
     for flavour, end in (('ours/', 1000), ('', 20000)):
         assert build_step_config(
             Config.fromfile(
-                osp.join(ROOT, f'configs/il/{flavour}voc_19-1_ld.py')), 1,
-            'w', 'p.pth').param_scheduler[0].end == end
+                osp.join(ROOT, f'configs/il/{flavour}voc_19-1_ld.py')), 1, 'w',
+            'p.pth').param_scheduler[0].end == end
     with pytest.raises(ValueError, match='lr_decay_horizon >= 1'):
         patch_schedule(
             _cfg([dict(type='PolyLR', by_epoch=False)]),

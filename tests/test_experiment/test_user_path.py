@@ -189,8 +189,7 @@ def test_pretrained_conflicts_and_random_init_warning(tmp_path):
     assert build_step_config(cfg, 1, 'w', 'prev.pth').model.pretrained is None
 
 
-def test_torchvision_weights_refused_under_the_authors_caffe_input(
-        tmp_path):
+def test_torchvision_weights_refused_under_the_authors_caffe_input(tmp_path):
     """The paper rows take the authors' Caffe input; torchvision's ImageNet
     weights with it would train and silently lose accuracy: refused, the
     fix named. The same file under configs/il/ours is accepted, and a file
@@ -207,8 +206,10 @@ def test_torchvision_weights_refused_under_the_authors_caffe_input(
     ours.pretrained = path
     assert init_message(build_step_config(ours, 0, 'w'))[1] == logging.INFO
     caffe = str(tmp_path / 'resnet_caffe_converted.pth')
-    torch.save({k: v for k, v in state.items() if not k.startswith('fc.')},
-               caffe)
+    torch.save({
+        k: v
+        for k, v in state.items() if not k.startswith('fc.')
+    }, caffe)
     cfg.pretrained = caffe
     text, level = init_message(build_step_config(cfg, 0, 'w'))
     assert level == logging.INFO and caffe in text

@@ -1,9 +1,13 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
-from .experiment_progress_hook import ExperimentProgressHook
+from .channels_last_hook import ChannelsLastHook
+from .cuda_graph_hook import CudaGraphHook
+from .experiment_progress_hook import ExperimentProgressHook, StepTimingHook
 from .freeze_encoder_hook import FreezeEncoderHook
 from .pseudo_label_hook import PseudoLabelHook
+from .val_cudnn_benchmark_hook import ValCudnnBenchmarkHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
-    'PseudoLabelHook'
+    'AtomicCheckpointHook', 'ChannelsLastHook', 'CudaGraphHook',
+    'ExperimentProgressHook', 'FreezeEncoderHook', 'PseudoLabelHook',
+    'StepTimingHook', 'ValCudnnBenchmarkHook'
 ]

@@ -16,11 +16,18 @@ which logs, every ``interval`` training iterations and at the step's last::
   iterations run in this process, over all its steps (checkpoint saves
   included; set-up and validation between steps are not), divided by
   their number. No smoothing, no per-step model.
+
+:class:`StepTimingHook` times the phases of one step (set-up, first
+iteration, steady-state iterations, end of training) for the step's
+``timing`` in ``step_done.json``; :func:`format_step_timing` writes them as
+one log line.
 """
 import datetime
+import statistics
 import time
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
+import torch
 from mmengine.hooks import Hook, LoggerHook
 
 from mmseg.registry import HOOKS
@@ -135,3 +142,147 @@ class ExperimentProgressHook(Hook):
     def after_train(self, runner) -> None:
         """Count the whole step for the next step's hook."""
         self._measure(runner.iter)
+
+
+def _on_cuda(model: torch.nn.Module) -> bool:
+    """Whether ``model`` (wrapped or not) holds its parameters on CUDA."""
+    if not torch.cuda.is_available():
+        return False
+    param = next(model.parameters(), None)
+    return param is not None and param.is_cuda
+
+
+def fixed_overhead(total_s: float, train_iters: int, iter_s: Optional[float],
+                   first_iter_s: Optional[float]) -> float:
+    """A step's wall time beyond its steady-state iterations:
+    ``total_s - train_iters * iter_s`` (``first_iter_s`` in place of a
+    missing ``iter_s``; ``total_s`` when no iteration ran)."""
+    per_iter = iter_s if iter_s is not None else first_iter_s
+    if not train_iters or per_iter is None:
+        return total_s
+    return total_s - train_iters * per_iter
+
+
+#: ``(key, name)`` of the phases :func:`format_step_timing` writes before
+#: and after the iterations.
+_PHASES_BEFORE_ITERS = (('build_s', 'build'), ('setup_s', 'set-up'),
+                        ('first_iter_s', 'first iter'))
+_PHASES_AFTER_ITERS = (
+    ('train_end_s', 'end'),
+    ('val_s', 'val'),
+    ('total_s', 'total'),
+)
+
+
+def format_step_timing(step: int, timing: Dict[str, Optional[float]]) -> str:
+    """One line of a step's ``timing`` (see :class:`StepTimingHook`), e.g.
+    ``Step 2 timing: build 1.2 s, set-up 3.4 s, first iter 5.6 s, 40 iters
+    x 0.071 s, end 0.8 s, val 2.0 s, total 15.0 s (fixed overhead 9.1 s)``.
+
+    Phases missing from ``timing`` (a reused M_0 has only ``build_s``,
+    ``val_s`` and ``total_s``) or None are left out.
+    """
+
+    def seconds(value: float) -> str:
+        return f'{value:.3g} s' if abs(value) < 1 else f'{value:.1f} s'
+
+    parts = []
+    for key, name in _PHASES_BEFORE_ITERS:
+        if timing.get(key) is not None:
+            parts.append(f'{name} {seconds(timing[key])}')
+    iters = timing.get('train_iters')
+    if iters is not None:
+        if timing.get('iter_s') is not None:
+            parts.append(f'{iters} iters x {seconds(timing["iter_s"])}')
+        else:
+            parts.append(f'{iters} iter' + ('' if iters == 1 else 's'))
+    for key, name in _PHASES_AFTER_ITERS:
+        if timing.get(key) is not None:
+            parts.append(f'{name} {seconds(timing[key])}')
+    line = f'Step {step} timing: ' + ', '.join(parts)
+    if timing.get('overhead_s') is not None:
+        line += f' (fixed overhead {seconds(timing["overhead_s"])})'
+    return line
+
+
+@HOOKS.register_module()
+class StepTimingHook(Hook):
+    """Time stamps of a step's training iterations, for its phase timing.
+
+    It stamps ``time.perf_counter()`` before the first training iteration
+    and after every one; with the model on CUDA it calls
+    ``torch.cuda.synchronize()`` first, so the stamps include the GPU work
+    queued so far. :meth:`phases` turns them, with the wall time of the
+    ``runner.train()`` call, into:
+
+    * ``setup_s``: from the start of ``runner.train()`` to the start of the
+      first iteration (model init and load, optimizer, ``before_train``
+      hooks, the first batch: the dataloader's start);
+    * ``first_iter_s``: the first iteration;
+    * ``train_iters``: the iterations run in this call; ``iter_s``: the
+      median of the later ones (each from the end of the previous one,
+      its batch loading included, as mmengine's ``time``; None with one);
+    * ``train_end_s``: from the end of the last iteration (before the
+      ``CheckpointHook`` saved it: ``LOW`` priority) to the return of
+      ``runner.train()``: the final checkpoint, ``after_train`` hooks.
+
+    The experiment registers one on each step's Runner, as the
+    :class:`ExperimentProgressHook`.
+    """
+
+    # Before CheckpointHook (VERY_LOW): the final save counts to the end.
+    priority = 'LOW'
+
+    def __init__(self) -> None:
+        #: The clock of every stamp (tests replace it).
+        self.clock: Callable[[], float] = time.perf_counter
+        self.first_start: Optional[float] = None
+        self.iter_ends: List[float] = []
+        self._sync = False
+
+    def _now(self) -> float:
+        if self._sync:
+            torch.cuda.synchronize()
+        return self.clock()
+
+    def before_train(self, runner) -> None:
+        """Start afresh; sync CUDA at the stamps if the model is there."""
+        self.first_start = None
+        self.iter_ends = []
+        self._sync = _on_cuda(runner.model)
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch: DATA_BATCH = None) -> None:
+        """Stamp the start of the first iteration."""
+        if self.first_start is None:
+            self.first_start = self._now()
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch: DATA_BATCH = None,
+                         outputs: Optional[dict] = None) -> None:
+        """Stamp the end of an iteration."""
+        self.iter_ends.append(self._now())
+
+    def phases(self, train_start: float,
+               train_end: float) -> Dict[str, Optional[float]]:
+        """The training phases of a ``runner.train()`` call that ran from
+        ``train_start`` to ``train_end`` (values of :attr:`clock`)."""
+        if self.first_start is None or not self.iter_ends:
+            # Nothing trained (resumed at the last iteration).
+            return dict(
+                setup_s=train_end - train_start,
+                first_iter_s=None,
+                train_iters=0,
+                iter_s=None,
+                train_end_s=0.0)
+        later = [b - a for a, b in zip(self.iter_ends, self.iter_ends[1:])]
+        return dict(
+            setup_s=self.first_start - train_start,
+            first_iter_s=self.iter_ends[0] - self.first_start,
+            train_iters=len(self.iter_ends),
+            iter_s=statistics.median(later) if later else None,
+            train_end_s=train_end - self.iter_ends[-1])

@@ -1,0 +1,89 @@
+"""Train the encoders from CUDA graphs (``cuda_graph = True``)."""
+from typing import List, Optional, Union
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+from mmseg.registry import HOOKS
+from ...models.utils.cuda_graph import GraphGroup, graph_forward
+
+DATA_BATCH = Optional[Union[dict, tuple, list]]
+
+
+def _encoders(model: nn.Module) -> List[nn.Module]:
+    """The backbones to graph: the student's and, for a
+    ``DistillEncoderDecoder``, the teacher M_{k-1}'s (its low-precision
+    copy, made later by deep copy, gets its own graphs)."""
+    found = [model.backbone] if hasattr(model, 'backbone') else []
+    teacher = model.__dict__.get('_teacher')
+    if teacher:
+        found.append(teacher[0].backbone)
+    low = getattr(model, '_low_precision', None)
+    if isinstance(low, tuple):
+        found.append(low[1].backbone)
+    return found
+
+
+@HOOKS.register_module()
+class CudaGraphHook(Hook):
+    """Replay the backbones' forward/backward of training iterations from
+    CUDA graphs (see :mod:`mmseg_incremental.models.utils.cuda_graph`).
+
+    At ``before_train`` the student's backbone (S_k) and the teacher's
+    (M_{k-1}) get a :class:`GraphedForward`; graphs are captured at their
+    first training iteration on the fixed-size crops and replayed after,
+    once per iteration. Validation (whole images of varying size) and
+    anything outside training run eagerly. On a model that is not on a
+    GPU the hook only says so.
+
+    Args:
+        max_graphs (int): Input signatures graphed per backbone (the
+            training crop, e.g. a smaller last batch). Defaults to 2.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, max_graphs: int = 2) -> None:
+        self.max_graphs = max_graphs
+        self.group: Optional[GraphGroup] = None
+
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        param = next(model.parameters(), None)
+        if param is None or not param.is_cuda:
+            print_log(
+                'cuda_graph: the model is not on a GPU; it trains '
+                'eagerly.',
+                logger='current')
+            return
+        # Active from the first training iteration on: passes before it
+        # (PLOP's threshold pass over the step's images) run eagerly.
+        self.group = GraphGroup()
+        for encoder in _encoders(model):
+            graph_forward(encoder, self.group, self.max_graphs)
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch: DATA_BATCH = None) -> None:
+        if self.group is not None:
+            self.group.next_iteration()
+            self.group.active = True
+
+    def before_val_epoch(self, runner) -> None:
+        if self.group is not None:
+            self.group.active = False
+
+    def after_train(self, runner) -> None:
+        if self.group is None:
+            return
+        self.group.active = False
+        stats = self.group.stats()
+        print_log(
+            f'cuda_graph: {stats["graphs"]} graphs captured, '
+            f'{stats["replays"]} replays, {stats["eager"]} eager encoder '
+            'forwards.',
+            logger='current')
