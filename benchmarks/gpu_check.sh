@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
 # One call on a GPU machine without network (DESIGN §6): bring the stack up
-# from carried wheels, time every method on the paper's R101 (fp32 and bf16
-# autocast), then run VOC 15-1 EF+L'_D (all six steps, a few iterations a
-# class) through tools/train_incremental.py on a carried VOC-format folder at
-# 321x321 crops, total batch 4.
+# from carried wheels, then, most important first and each stage bounded by
+# what is left of DEADLINE seconds: the speed ladder of FT / L'_D / EF+L'_D
+# on the paper's R101 (4 x 321²) with every switch on (bf16, NHWC, cuDNN
+# benchmark, CUDA-graphed encoders; graphed vs eager check, profile), the
+# fp32 default-settings baseline, VOC 15-1 EF+L'_D end to end (six steps,
+# a few iterations a class, per-step phase timing) through
+# tools/train_incremental.py on a carried VOC-format folder, every method
+# with all switches, the remaining ladder rungs, and an eager 15-1 run.
 #
 #   here:  pip download ... -d .whl (README "GPU"), python tools/make_benchmark.py
 #          data/gpu_voc --num-train 400 --num-val 100 --image-size 256
-#   there: bash benchmarks/gpu_check.sh   (OUT= where results go)
+#   there: OUT=<results> DEADLINE=560 bash benchmarks/gpu_check.sh
+#          (results: $OUT/timeline.txt, bench_*.json, timing_*.json)
 set -euo pipefail
 OUT=${OUT:-/tmp/gpu_check}
 WHL=${WHL:-.whl}
 DATA=${DATA:-data/gpu_voc}
 SITE=/tmp/site
 mkdir -p "$OUT"
+# The device tool brings back only a few files: pack everything into one
+# archive on exit (a failed or bounded stage included), keep the timeline.
+pack() {
+  (cd "$OUT" && tar czf /tmp/gpu_check_results.tgz --exclude=results.tgz . \
+    && find . -mindepth 1 ! -name timeline.txt -delete \
+    && mv /tmp/gpu_check_results.tgz results.tgz) || true
+}
+trap pack EXIT
 start=$(date +%s)
 stamp() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$OUT/timeline.txt"; }
 
