@@ -96,13 +96,19 @@ def test_graph_once_per_signature_and_iteration(fake_cuda):
     assert graphed.eager_calls == 3
 
 
-def test_new_parameter_storage_drops_the_graphs(fake_cuda):
+def _graphed_after_one_call():
+    """An active group, a graphed toy backbone and the input it saw once."""
     module = _backbone()
     group = cg.GraphGroup()
     group.active = True
     graphed = cg.graph_forward(module, group)
     x = torch.randn(2, 3, 16, 16)
     module(x)
+    return module, group, graphed, x
+
+
+def test_new_parameter_storage_drops_the_graphs(fake_cuda):
+    module, group, graphed, x = _graphed_after_one_call()
     with torch.no_grad():  # in-place writes keep the graphs
         module.conv1.weight.mul_(0.5)
     group.next_iteration()
@@ -112,33 +118,28 @@ def test_new_parameter_storage_drops_the_graphs(fake_cuda):
     group.next_iteration()
     module(x)
     assert len(fake_cuda.samples) == 2 and len(graphed.graphs) == 1
+    module.conv2.weight = torch.nn.Parameter(module.conv2.weight * 2)
+    group.next_iteration()
+    out = module(x)  # a new Parameter object: captured again, and used
+    assert len(fake_cuda.samples) == 3
+    expected = module.bn2(module.conv2(out[0])).relu()
+    assert torch.allclose(out[1], expected)
 
 
 def test_grad_mode_and_frozen_parameters_are_part_of_the_signature(fake_cuda):
-    module = _backbone()
-    group = cg.GraphGroup()
-    group.active = True
-    cg.graph_forward(module, group)
-    x = torch.randn(2, 3, 16, 16)
-    module(x)
+    module, group, graphed, x = _graphed_after_one_call()
     group.next_iteration()
     with torch.no_grad():
         module(x)  # EF's forward-only graph is another one
     assert len(fake_cuda.samples) == 2
     module.conv1.weight.requires_grad_(False)
     group.next_iteration()
-    graphed = cg.graphed_forward(module)
     module(x)  # other parameters get gradients: a third signature, eager
     assert len(fake_cuda.samples) == 2 and graphed.eager_calls == 1
 
 
 def test_deepcopy_gets_its_own_graphs_in_the_same_group(fake_cuda):
-    module = _backbone()
-    group = cg.GraphGroup()
-    group.active = True
-    graphed = cg.graph_forward(module, group)
-    x = torch.randn(2, 3, 16, 16)
-    module(x)
+    module, group, graphed, x = _graphed_after_one_call()
     twin = copy.deepcopy(module)
     twin_graphed = cg.graphed_forward(twin)
     assert twin_graphed is not graphed and twin_graphed.module is twin

@@ -259,10 +259,12 @@ def _teacher_encoder_calls(model, batch) -> int:
 
 
 @pytest.mark.parametrize(
-    'write', ['submodule_load', 'in_place', 'data_swap', 'teacher_side'])
+    'write',
+    ['submodule_load', 'in_place', 'data_swap', 'teacher_side', 'replaced'])
 def test_ef_sharing_cannot_go_stale(teacher, write):
     """Writes that bypass the top-level load_state_dict (a submodule's
-    load, a hook's in-place edit, a .data swap, an edit of the teacher)
+    load, a hook's in-place edit, a .data swap, a new Parameter object, an
+    edit of the teacher)
     are seen at the next batch: the teacher then runs its own encoder and
     L'_D uses the teacher's true logits."""
     path, _ = teacher
@@ -279,6 +281,9 @@ def test_ef_sharing_cannot_go_stale(teacher, write):
         elif write == 'data_swap':
             model.backbone.conv2.weight.data = \
                 model.backbone.conv2.weight.data + 1
+        elif write == 'replaced':  # a new Parameter object
+            model.backbone.conv2.weight = torch.nn.Parameter(
+                model.backbone.conv2.weight + 1, requires_grad=False)
         else:
             model.teacher.backbone.conv1.weight.mul_(0.5)
     assert _teacher_encoder_calls(model, batch) == 1

@@ -103,6 +103,9 @@ class GraphedForward:
         self.last_replay: Dict[tuple, int] = {}
         self.storage: Optional[Tuple[int, ...]] = None
         self.captures = self.replays = self.eager_calls = 0
+        # The modules' parameter and buffer dicts, walked once (at the
+        # first call: a deep copy's module is complete only then).
+        self._dicts: Optional[Tuple[List[dict], List[dict]]] = None
         group.modules.append(self)
 
     def __deepcopy__(self, memo: dict) -> 'GraphedForward':
@@ -116,17 +119,29 @@ class GraphedForward:
         self.eager_calls += 1
         return type(self.module).forward(self.module, *args, **kwargs)
 
+    def _tensor_dicts(self) -> Tuple[List[dict], List[dict]]:
+        if self._dicts is None:
+            modules = list(self.module.modules())
+            self._dicts = ([m._parameters for m in modules if m._parameters],
+                           [m._buffers for m in modules if m._buffers])
+        return self._dicts
+
     def _signature(self, inputs: Tensor) -> tuple:
         autocast = torch.is_autocast_enabled('cuda')
+        params = self._tensor_dicts()[0]
         return (tuple(inputs.shape), inputs.dtype, inputs.device,
                 inputs.requires_grad, self.module.training,
                 torch.is_grad_enabled(), autocast,
                 torch.get_autocast_dtype('cuda') if autocast else None,
-                tuple(p.requires_grad for p in self.module.parameters()))
+                tuple(p.requires_grad for d in params for p in d.values()
+                      if p is not None))
 
     def _storage(self) -> Tuple[int, ...]:
-        return tuple(t.data_ptr() for t in self.module.parameters()) + \
-            tuple(t.data_ptr() for t in self.module.buffers())
+        """Where every parameter and buffer lives (a replaced tensor or
+        ``.data`` shows here; the dicts hold the modules' current ones)."""
+        params, buffers = self._tensor_dicts()
+        return tuple(t.data_ptr() for d in params + buffers
+                     for t in d.values() if t is not None)
 
     def __call__(self, *args, **kwargs):
         if args and isinstance(args[0], Tensor):
