@@ -149,7 +149,7 @@ def test_deepcopy_gets_its_own_graphs_in_the_same_group(fake_cuda):
         twin.conv1.weight.zero_()
     out = twin(x)  # runs the copy's own weights
     assert torch.equal(out[0], twin.bn1(twin.conv1(x)).relu())
-    assert group.stats()['graphs'] == 2
+    assert group.stats()["graphs"] == 2 and group.stats()["failed"] == 0
 
 
 def test_cpu_tensors_run_eagerly():
@@ -236,3 +236,36 @@ def test_plan_adds_the_hooks_to_every_step_outside_the_fingerprints():
         Config.fromfile(osp.join(CFG_DIR, 'bench_15-1_ld.py')), 0, 'w')
     types = [h['type'] for h in off.custom_hooks]
     assert 'ChannelsLastHook' not in types and 'CudaGraphHook' not in types
+
+
+def test_a_module_that_cannot_be_captured_runs_eagerly():
+    """A capture error (e.g. a host sync inside the forward) is logged once;
+    the module then trains eagerly, its BatchNorm state as before."""
+    calls = []
+
+    def refuse(proxy, sample):
+        calls.append(1)
+        proxy(sample)  # a warm-up ran before the capture failed
+        raise RuntimeError('operation not permitted when stream is '
+                           'capturing')
+
+    module = _backbone()
+    eager = copy.deepcopy(module)
+    group = cg.GraphGroup()
+    group.active = True
+    graphed = cg.graph_forward(module, group)
+    x = torch.randn(2, 3, 16, 16)
+    with mock.patch.object(cg, '_graphable', return_value=True), \
+            mock.patch.object(cg, '_make_graphed', refuse):
+        out = module(x)
+        expected = eager(x)
+        group.next_iteration()
+        module(x)
+        eager(x)
+    assert calls == [1] and graphed.graphs == {}
+    assert 'stream is capturing' in graphed.failed
+    assert group.stats()['failed'] == 1
+    assert graphed.eager_calls == 2
+    assert all(torch.equal(a, b) for a, b in zip(out, expected))
+    # Twice each, the failed warm-up's update undone.
+    assert torch.equal(module.bn1.running_mean, eager.bn1.running_mean)

@@ -85,5 +85,5 @@ class CudaGraphHook(Hook):
         print_log(
             f'cuda_graph: {stats["graphs"]} graphs captured, '
             f'{stats["replays"]} replays, {stats["eager"]} eager encoder '
-            'forwards.',
+            f'forwards, {stats["failed"]} encoders not capturable.',
             logger='current')

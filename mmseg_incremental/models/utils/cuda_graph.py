@@ -34,9 +34,11 @@ optimizer wrappers, gradient clipping and AMP's loss scaling are
 unchanged); what differs from eager is only the kernels' launch.
 """
 import copy
+import logging
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 
@@ -60,8 +62,9 @@ class GraphGroup:
 
     def stats(self) -> Dict[str, int]:
         """Graphs captured, replays and eager calls over all modules."""
-        out = dict(graphs=0, captures=0, replays=0, eager=0)
+        out = dict(graphs=0, captures=0, replays=0, eager=0, failed=0)
         for graphed in self.modules:
+            out['failed'] += graphed.failed is not None
             out['graphs'] += len(graphed.graphs)
             out['captures'] += graphed.captures
             out['replays'] += graphed.replays
@@ -103,6 +106,8 @@ class GraphedForward:
         self.last_replay: Dict[tuple, int] = {}
         self.storage: Optional[Tuple[int, ...]] = None
         self.captures = self.replays = self.eager_calls = 0
+        #: Why capturing failed (then everything runs eagerly), or None.
+        self.failed: Optional[str] = None
         # The modules' parameter and buffer dicts, walked once (at the
         # first call: a deep copy's module is complete only then).
         self._dicts: Optional[Tuple[List[dict], List[dict]]] = None
@@ -149,7 +154,7 @@ class GraphedForward:
         else:
             return self.eager(*args, **kwargs)
         if len(args) > 1 or kwargs or not self.group.active or \
-                not _graphable(inputs):
+                self.failed is not None or not _graphable(inputs):
             return self.eager(*args, **kwargs)
         storage = self._storage()
         if storage != self.storage:  # new parameter storage: recapture
@@ -164,22 +169,41 @@ class GraphedForward:
             if len(self.graphs) >= self.max_graphs:
                 return self.eager(inputs)
             graphed = self._capture(inputs)
+            if graphed is None:  # this module cannot be graphed
+                return self.eager(inputs)
             self.graphs[key] = graphed
             self.storage = self._storage()
         self.last_replay[key] = self.group.iteration
         self.replays += 1
         return graphed(inputs)
 
-    def _capture(self, inputs: Tensor) -> Callable:
+    def _capture(self, inputs: Tensor) -> Optional[Callable]:
         """Graph the forward (and, where anything requires grad, the
-        backward) for ``inputs``' signature; BatchNorm state restored."""
+        backward) for ``inputs``' signature; BatchNorm state restored.
+
+        A module PyTorch cannot capture (a host sync such as ``.item()``,
+        data-dependent shapes, CPU work) raises here: it is logged once and
+        the module runs eagerly from then on (None)."""
         saved = [(b, b.detach().clone()) for b in self.module.buffers()]
         proxy = _Forward(self.module).train(self.module.training)
         sample = inputs.detach().clone().requires_grad_(inputs.requires_grad)
-        graphed = _make_graphed(proxy, sample)
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
+        try:
+            graphed = _make_graphed(proxy, sample)
+        except (RuntimeError, AssertionError) as error:
+            self.failed = f'{type(error).__name__}: {error}'
+            print_log(
+                f'cuda_graph: {type(self.module).__name__} cannot be '
+                f'captured ({self.failed.splitlines()[0][:200]}); it runs '
+                'eagerly.',
+                logger='current',
+                level=logging.WARNING)
+            graphed = None
+        finally:
+            with torch.no_grad():
+                for buffer, value in saved:
+                    buffer.copy_(value)
+        if graphed is None:
+            return None
         self.captures += 1
         return graphed.forward
 
