@@ -31,6 +31,7 @@ that support it, else fp16 with a ``GradScaler``). ``--threads`` defaults
 to ``$OMP_NUM_THREADS`` (else every core).
 """
 import argparse
+import copy
 import json
 import multiprocessing as mp
 import os
@@ -42,34 +43,32 @@ import tempfile
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The losses of configs/_base_/methods/{ld,fd,plop}.py (copied per method
+# by build()).
+_LD = dict(type='OutputDistillLoss', variant='ilt', pixel_mask='old')
+_LDD = dict(type='FeatureDistillLoss', loss_weight=50.0)
+_POD = dict(
+    type='PODLoss',
+    loss_weight=0.01,
+    last_layer_weight=0.0005,
+    scales=(1, 2, 4))
 METHODS = {
     'stock':
     None,
     'FT':
     dict(),
     "L'_D":
-    dict(
-        distill_output=dict(
-            type='OutputDistillLoss', variant='ilt', pixel_mask='old')),
+    dict(distill_output=_LD),
     "L''_D":
-    dict(distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0)),
+    dict(distill_feature=_LDD),
     'EF':
     dict(freeze_encoder=True),
     "EF+L'_D":
-    dict(
-        freeze_encoder=True,
-        distill_output=dict(
-            type='OutputDistillLoss', variant='ilt', pixel_mask='old')),
+    dict(freeze_encoder=True, distill_output=_LD),
     "L'_D+L''_D":
-    dict(
-        distill_output=dict(
-            type='OutputDistillLoss', variant='ilt', pixel_mask='old'),
-        distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0)),
+    dict(distill_output=_LD, distill_feature=_LDD),
     "L'_D (cached teacher)":
-    dict(
-        distill_output=dict(
-            type='OutputDistillLoss', variant='ilt', pixel_mask='old'),
-        teacher_cache=dict(dir=None)),
+    dict(distill_output=_LD, teacher_cache=dict(dir=None)),
     # configs/_base_/methods/mib.py
     'MiB':
     dict(
@@ -82,23 +81,13 @@ METHODS = {
     # logits; pseudo-labels with thresholds fitted once (build()).
     'PLOP':
     dict(
-        distill_pod=dict(
-            type='PODLoss',
-            loss_weight=0.01,
-            last_layer_weight=0.0005,
-            scales=(1, 2, 4)),
+        distill_pod=_POD,
         pseudo_label=dict(type='entropy', threshold=0.001),
         new_class_init='background'),
     # PLOP without its pseudo-labels: the cost of POD alone (the issue's
     # "POD over 4 stages" target).
     'PLOP (POD only)':
-    dict(
-        distill_pod=dict(
-            type='PODLoss',
-            loss_weight=0.01,
-            last_layer_weight=0.0005,
-            scales=(1, 2, 4)),
-        new_class_init='background'),
+    dict(distill_pod=_POD, new_class_init='background'),
 }
 # time / FT
 TARGETS = {
@@ -156,7 +145,7 @@ def build(method: str, args: argparse.Namespace, teacher: str):
         cfg.update(
             type='DistillEncoderDecoder',
             teacher_checkpoint=teacher,
-            **METHODS[method])
+            **copy.deepcopy(METHODS[method]))
     model = MODELS.build(cfg).to(args.device)
     model.init_weights()
     model.train()
@@ -164,11 +153,12 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     if args.channels_last:  # ChannelsLastHook
         model.to(memory_format=torch.channels_last)
     if args.cuda_graph:  # CudaGraphHook
-        from mmseg_incremental.engine.hooks.cuda_graph_hook import _encoders
+        from mmseg_incremental.engine.hooks.cuda_graph_hook import \
+            encoders_to_graph
         from mmseg_incremental.models.utils.cuda_graph import (GraphGroup,
                                                                graph_forward)
         group = GraphGroup()
-        for encoder in _encoders(model):
+        for encoder in encoders_to_graph(model):
             graph_forward(encoder, group)
         group.active = True
     params = [p for p in model.parameters() if p.requires_grad]

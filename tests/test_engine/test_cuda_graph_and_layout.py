@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from mmseg.registry import HOOKS, MODELS
-from mmseg_incremental.engine.hooks.cuda_graph_hook import _encoders
+from mmseg_incremental.engine.hooks.cuda_graph_hook import encoders_to_graph
 from mmseg_incremental.models.utils import cuda_graph as cg
 from mmseg_incremental.planning import build_step_config
 from mmseg_incremental.planning.plan import (experiment_fingerprint_source,
@@ -193,7 +193,7 @@ def test_cuda_graph_hook_on_cpu_trains_eagerly(tmp_path):
     hook.before_train(_runner(model))
     assert hook.group is None and cg.graphed_forward(model.backbone) is None
     # What it would graph: the student's and the teacher's backbones.
-    assert _encoders(model) == [model.backbone, model.teacher.backbone]
+    assert encoders_to_graph(model) == [model.backbone, model.teacher.backbone]
 
 
 def test_cuda_graph_hook_switches_the_group(fake_cuda, tmp_path):

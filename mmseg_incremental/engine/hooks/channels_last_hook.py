@@ -2,9 +2,9 @@
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from mmseg.registry import HOOKS
+from .runner_model import runner_model
 
 
 @HOOKS.register_module()
@@ -25,8 +25,7 @@ class ChannelsLastHook(Hook):
     priority = 'HIGH'
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner_model(runner)
         model.to(memory_format=torch.channels_last)
         print_log(
             'channels_last: the model trains in the NHWC layout.',

@@ -3,16 +3,16 @@ from typing import List, Optional, Union
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmseg.registry import HOOKS
 from ...models.utils.cuda_graph import GraphGroup, graph_forward
+from .runner_model import runner_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
 
-def _encoders(model: nn.Module) -> List[nn.Module]:
+def encoders_to_graph(model: nn.Module) -> List[nn.Module]:
     """The backbones to graph: the student's and, for a
     ``DistillEncoderDecoder``, the teacher M_{k-1}'s (its low-precision
     copy, made later by deep copy, gets its own graphs)."""
@@ -50,8 +50,7 @@ class CudaGraphHook(Hook):
         self.group: Optional[GraphGroup] = None
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner_model(runner)
         param = next(model.parameters(), None)
         if param is None or not param.is_cuda:
             print_log(
@@ -62,7 +61,7 @@ class CudaGraphHook(Hook):
         # Active from the first training iteration on: passes before it
         # (PLOP's threshold pass over the step's images) run eagerly.
         self.group = GraphGroup()
-        for encoder in _encoders(model):
+        for encoder in encoders_to_graph(model):
             graph_forward(encoder, self.group, self.max_graphs)
 
     def before_train_iter(self,

@@ -8,6 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmseg.registry import HOOKS
+from .runner_model import runner_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
@@ -100,8 +101,7 @@ class FreezeEncoderHook(Hook):
         }
 
     def _encoder(self, runner) -> Dict[str, nn.Module]:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner_model(runner)
         modules = self._modules_of(model)
         if not modules:
             raise AttributeError(
@@ -112,8 +112,7 @@ class FreezeEncoderHook(Hook):
 
     def before_train(self, runner) -> None:
         """Freeze (or check) the encoder and record its checksum."""
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner_model(runner)
         if getattr(model, 'freeze_encoder', None) is False:
             raise ValueError(
                 f'FreezeEncoderHook is used with {type(model).__name__}'

@@ -7,19 +7,15 @@ import numpy as np
 from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from torch.utils.data import DataLoader
 
 from mmseg.registry import HOOKS
 
 from ...utils.randomness import preserved_rng
+from .runner_model import runner_model
 
 #: Where the fitted thresholds travel in a checkpoint (plain data).
 CHECKPOINT_KEY = 'pseudo_label_thresholds'
-
-
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 def spread_indices(num_images: int, max_images: Optional[int]) -> List[int]:
@@ -83,7 +79,7 @@ class PseudoLabelHook(Hook):
 
     @staticmethod
     def _model(runner):
-        model = _unwrap(runner.model)
+        model = runner_model(runner)
         return model if getattr(model, 'pseudo_label', None) is not None \
             else None
 

@@ -45,7 +45,7 @@ Facts taken from the authors' code, ``arthurdouillard/CVPR2021_PLOP``
   compared on C_old channels. Only the last pair may differ.
 """
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -55,6 +55,15 @@ from torch import Tensor
 from mmseg.registry import MODELS
 
 from .loss_args import check_loss_args
+
+
+def _window(h: int, w: int, s: int) -> Tuple[int, int]:
+    """The ``(H // s, W // s)`` window of scale s; refused when empty."""
+    kh, kw = h // s, w // s
+    if kh == 0 or kw == 0:
+        raise ValueError(f'local_pod: a {h}x{w} map cannot be cut into '
+                         f'{s}x{s} windows; use smaller scales.')
+    return kh, kw
 
 
 def local_pod(x: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
@@ -77,10 +86,7 @@ def local_pod(x: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
     n, _, h, w = x.shape
     emb = []
     for s in scales:
-        kh, kw = h // s, w // s
-        if kh == 0 or kw == 0:
-            raise ValueError(f'local_pod: a {h}x{w} map cannot be cut into '
-                             f'{s}x{s} windows; use smaller scales.')
+        kh, kw = _window(h, w, s)
         for i in range(s):
             for j in range(s):
                 win = x[:, :, i * kh:(i + 1) * kh, j * kw:(j + 1) * kw]
@@ -97,10 +103,7 @@ def _pooled(x: Tensor, scales: Sequence[int]) -> Tensor:
     n, c, h, w = x.shape
     emb = []
     for s in scales:
-        kh, kw = h // s, w // s
-        if kh == 0 or kw == 0:
-            raise ValueError(f'local_pod: a {h}x{w} map cannot be cut into '
-                             f'{s}x{s} windows; use smaller scales.')
+        kh, kw = _window(h, w, s)
         win = x[:, :, :s * kh, :s * kw].reshape(n, c, s, kh, s, kw)
         emb.append(win.mean(dim=5).reshape(n, -1))  # pool the width
         emb.append(win.mean(dim=3).reshape(n, -1))  # pool the height

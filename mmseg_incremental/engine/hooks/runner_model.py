@@ -1,0 +1,9 @@
+"""The segmentor a Runner trains, without its DDP (or other) wrapper."""
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+
+def runner_model(runner) -> nn.Module:
+    """``runner.model``, unwrapped from mmengine's model wrapper if any."""
+    model = runner.model
+    return model.module if is_model_wrapper(model) else model
