@@ -25,12 +25,18 @@ teacher's logits of the batch.
     python benchmarks/bench_train_step.py --device cuda --amp  # mixed prec.
     python benchmarks/bench_train_step.py --model r101 --size 65 --batch 1
 
+On CUDA the run also counts each method's host syncs per training step
+(``torch.cuda.set_sync_debug_mode``); ``--mmseg-loss`` adds FT, L'_D and
+EF+L'_D with mmseg's own ``loss_by_feat`` (three syncs a step) for
+comparison, timed in the same rounds.
+
 ``--amp`` runs every method's forward and losses under autocast with the
 dtype the experiment's ``amp='auto'`` picks (bf16 on the CPU and on GPUs
 that support it, else fp16 with a ``GradScaler``). ``--threads`` defaults
 to ``$OMP_NUM_THREADS`` (else every core).
 """
 import argparse
+import contextlib
 import copy
 import json
 import multiprocessing as mp
@@ -89,6 +95,11 @@ METHODS = {
     'PLOP (POD only)':
     dict(distill_pod=_POD, new_class_init='background'),
 }
+#: Suffix of a method timed with mmseg's own ``loss_by_feat`` (its
+#: ``.item()`` count and boolean-indexing accuracy) in place of ours.
+MMSEG_LOSS = ' (mmseg loss)'
+MMSEG_LOSS_OF = ('FT', "L'_D", "EF+L'_D")
+
 # time / FT
 TARGETS = {
     "L'_D": 1.25,
@@ -133,12 +144,34 @@ def batch(device: str, size: int, n: int, num_classes: int, seed: int = 0):
     return inputs, samples
 
 
+@contextlib.contextmanager
+def mmseg_loss_by_feat(enabled: bool):
+    """While active, ``decode_loss_by_feat`` computes as mmseg's own
+    ``BaseDecodeHead.loss_by_feat`` does: the CE's labelled-pixel count by
+    ``.item()``, ``accuracy`` by boolean indexing (the host syncs)."""
+    if not enabled:
+        yield
+        return
+    from mmseg.models.losses import accuracy
+    from mmseg_incremental.models.decode_heads import loss_by_feat as module
+    saved = module.ce_avg_factor, module.accuracy
+    module.ce_avg_factor = lambda *args: None
+    module.accuracy = lambda pred, target, ignore: accuracy(
+        pred, target, ignore_index=ignore)
+    try:
+        yield
+    finally:
+        module.ce_avg_factor, module.accuracy = saved
+
+
 def build(method: str, args: argparse.Namespace, teacher: str):
     """The model of ``method`` (stock = mmseg EncoderDecoder) and its SGD."""
     import torch
     from mmseg.registry import MODELS
     import mmseg_incremental  # noqa: F401
     from mmseg_incremental.planning.scalars import amp_dtype
+    stock_loss = method.endswith(MMSEG_LOSS)
+    method = method[:-len(MMSEG_LOSS)] if stock_loss else method
     torch.manual_seed(0)
     cfg = model_cfg(args.model, args.new_classes)
     if METHODS[method] is not None:
@@ -173,24 +206,42 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     dtype = amp_dtype('auto', args.device) if args.amp else None
     scaler = torch.amp.GradScaler(args.device, enabled=dtype == 'float16')
 
-    def step() -> dict:
+    def step(sync: bool = True) -> dict:
         if group is not None:
             group.next_iteration()
         with torch.autocast(
                 args.device,
                 dtype=getattr(torch, dtype or 'bfloat16'),
-                enabled=args.amp):
+                enabled=args.amp), mmseg_loss_by_feat(stock_loss):
             losses = model.loss(inputs, samples)
         loss = sum(v.float() for k, v in losses.items() if 'loss' in k)
         optim.zero_grad()
         scaler.scale(loss).backward()
         scaler.step(optim)
         scaler.update()
-        if args.device == 'cuda':
+        if sync and args.device == 'cuda':
             torch.cuda.synchronize()
         return {k: v.detach() for k, v in losses.items() if 'loss' in k}
 
     return model, step
+
+
+def count_host_syncs(step) -> int:
+    """Synchronizing CUDA calls of one training step (PyTorch's sync debug
+    mode warns at each), the step's own final ``synchronize`` left out."""
+    import warnings
+
+    import torch
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            step(sync=False)
+        finally:
+            torch.cuda.set_sync_debug_mode('default')
+    torch.cuda.synchronize()
+    return sum('synchroniz' in str(w.message) for w in caught)
 
 
 def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
@@ -202,7 +253,7 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     steps = {m: build(m, args, teacher)[1] for m in args.methods}
-    memory = {}
+    memory, syncs = {}, {}
     for method, step in steps.items():
         for _ in range(args.warmup):
             step()
@@ -212,6 +263,7 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
             base = torch.cuda.memory_allocated()
             step()
             memory[method] = (torch.cuda.max_memory_allocated() - base) / 2**20
+            syncs[method] = count_host_syncs(step)
     times = {m: [] for m in args.methods}
     cpu_times = {m: [] for m in args.methods}
     names = list(steps)
@@ -240,7 +292,7 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     }, {
         m: statistics.median(v)
         for m, v in cpu_times.items()
-    }, ratios, memory))
+    }, ratios, memory, syncs))
 
 
 def peak_memory(method: str, args: argparse.Namespace, teacher: str,
@@ -407,6 +459,11 @@ def main() -> None:
         default=list(METHODS),
         help='methods to time (FT, the reference, is always added)')
     parser.add_argument(
+        '--mmseg-loss',
+        action='store_true',
+        help=f'also time {", ".join(MMSEG_LOSS_OF)} with mmseg\'s own '
+        'loss_by_feat (its host syncs), as "<method>' + MMSEG_LOSS + '"')
+    parser.add_argument(
         '--profile',
         help='folder for a torch.profiler table of FT and EF+L\'_D')
     args = parser.parse_args()
@@ -414,6 +471,10 @@ def main() -> None:
         args.methods.insert(0, 'FT')
     if args.cuda_graph and args.device != 'cuda':
         parser.error('--cuda-graph needs --device cuda')
+    if args.mmseg_loss:
+        args.methods += [
+            m + MMSEG_LOSS for m in MMSEG_LOSS_OF if m in args.methods
+        ]
     cuda = args.device == 'cuda'
     args.model = args.model or ('r101' if cuda else 'tiny')
     args.size = args.size or (321 if cuda else 128)
@@ -427,7 +488,8 @@ def main() -> None:
         proc = ctx.Process(target=make_teacher, args=(args, teacher))
         proc.start()
         proc.join()
-        times, cpu_times, ratios, memory = _child(ctx, time_all, args, teacher)
+        times, cpu_times, ratios, memory, syncs = _child(
+            ctx, time_all, args, teacher)
         if not memory:  # CPU: peak RSS growth, a fresh process per method
             memory = {
                 m: _child(ctx, peak_memory, m, args, teacher)
@@ -442,7 +504,8 @@ def main() -> None:
             median_cpu_s=cpu_times[m],
             time_ratio=ratios[m],
             step_mem_mib=memory[m],
-            mem_ratio=memory[m] / memory['FT'])
+            mem_ratio=memory[m] / memory['FT'],
+            host_syncs=syncs.get(m))
         for m in args.methods
     }
     print(f'device={args.device} model={args.model} '
@@ -454,12 +517,13 @@ def main() -> None:
           f'cudnn_benchmark={args.cudnn_benchmark} '
           f'time/FT by {args.ratio_clock} time')
     print(f'{"method":22s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
-          f'{"mem/FT":>7s} {"target":>9s}')
+          f'{"mem/FT":>7s} {"target":>9s} {"syncs":>5s}')
     for method, r in results.items():
         target = 'FT<=1.02x' if method == 'stock' else TARGETS.get(method, '')
+        sync = '' if r['host_syncs'] is None else r['host_syncs']
         print(f'{method:22s} {r["median_s"]:8.4f} {r["time_ratio"]:8.3f} '
               f'{r["step_mem_mib"]:9.1f} {r["mem_ratio"]:7.3f} '
-              f'{target!s:>9s}')
+              f'{target!s:>9s} {sync!s:>5s}')
     if 'stock' in ratios:
         print('FT / stock EncoderDecoder time: '
               f'{1 / ratios["stock"]:.3f}')

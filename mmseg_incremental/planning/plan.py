@@ -20,6 +20,7 @@ with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
     amp = None                    # mixed precision: 'bf16', 'fp16', 'auto'
     channels_last = False         # NHWC layout (ChannelsLastHook)
     cuda_graph = False            # encoders replayed from CUDA graphs
+    val_batch_size = 1            # whole images per validation batch
     incremental = dict(           # DistillEncoderDecoder args for k >= 1
         distill_output=None, distill_feature=None,
         freeze_encoder=False, new_class_init='default',
@@ -50,7 +51,7 @@ from .init_files import init_sources
 from .schedule import patch_schedule
 from .scalars import (apply_amp, apply_crop_size, apply_data_root,
                       apply_pretrained, apply_teacher_cache, apply_total_batch,
-                      total_batch)
+                      apply_val_batch_size, total_batch)
 
 #: Top-level keys of an experiment config that are not mmengine's.
 EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
@@ -58,7 +59,7 @@ EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'step0_store', 'step0_store_timeout', 'max_step', 'method',
                    'lr_decay_horizon', 'classifier',
                    'iters_per_class_incremental', 'distill_resolution', 'amp',
-                   'channels_last', 'cuda_graph')
+                   'channels_last', 'cuda_graph', 'val_batch_size')
 CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
@@ -72,6 +73,7 @@ _DEFAULTS = dict(
     amp=None,
     channels_last=False,
     cuda_graph=False,
+    val_batch_size=1,
     incremental=dict())
 
 
@@ -179,6 +181,7 @@ def build_step_config(cfg: Config,
     # Whole-image validation of many shapes without cuDNN benchmarking
     # each (training keeps it); a user's own one is kept as given.
     _add_hook(step_cfg, dict(type='ValCudnnBenchmarkHook'))
+    apply_val_batch_size(step_cfg, _get(cfg, 'val_batch_size'))
     iters = step_iters(cfg, task, step)
     horizon = 1.0 if step == 0 else float(_get(cfg, 'lr_decay_horizon'))
     patch_schedule(
@@ -307,7 +310,8 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
     src = _plain(cfg.to_dict())
     for key in ('work_dir', 'launcher', 'resume', 'load_from', 'step0_store',
                 'step0_store_timeout', 'env_cfg', 'default_hooks', 'log_level',
-                'visualizer', 'log_processor', 'channels_last', 'cuda_graph'):
+                'visualizer', 'log_processor', 'channels_last', 'cuda_graph',
+                'val_batch_size'):
         src.pop(key, None)
     step0 = build_step_config(cfg, 0, work_dir='')
     src['init'] = init_sources(step0)  # the files' content, not their path

@@ -21,6 +21,10 @@ step config instead:
                      becomes mmengine's ``AmpOptimWrapper`` (GPU) or
                      :class:`AutocastOptimWrapper` (CPU, bf16), its
                      optimizer and other arguments kept
+``val_batch_size``   images per validation/test batch (default 1, mmseg's
+                     one-image evaluation): above 1, batches of equally
+                     sized images (:class:`SameShapeBatchSampler`), each
+                     predicted as alone
 ===================  =====================================================
 
 A method's ``teacher_cache`` (``incremental = dict(teacher_cache=...)``)
@@ -234,3 +238,29 @@ def apply_teacher_cache(step_cfg: Config, train_datasets: List[dict]) -> None:
         ds['augment_seed'] = seed
     _log(f'teacher_cache in {cache["dir"] or "memory"}: each training '
          f'image gets one fixed augmentation (augment_seed={seed}).')
+
+
+def apply_val_batch_size(step_cfg: Config, batch_size) -> None:
+    """Validation and test batches of ``batch_size`` equally sized whole
+    images (:class:`~mmseg_incremental.datasets.SameShapeBatchSampler`);
+    1 leaves the dataloaders as they are."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or \
+            batch_size < 1:
+        raise ValueError(f'val_batch_size={batch_size!r}: use a positive '
+                         'int (1: one image at a time, as mmseg).')
+    if batch_size == 1:
+        return
+    loaders = {
+        split: step_cfg.get(f'{split}_dataloader')
+        for split in ('val', 'test') if step_cfg.get(f'{split}_dataloader')
+    }
+    for split, loader in loaders.items():  # check all before changing any
+        own = loader.get('batch_sampler')
+        if own is not None and own.get('type') != 'SameShapeBatchSampler':
+            raise ValueError(
+                f'val_batch_size={batch_size} batches {split}_dataloader by '
+                f"image shape, but it has its own batch_sampler {own!r}; "
+                'set val_batch_size=1 or remove that batch_sampler.')
+    for loader in loaders.values():
+        loader['batch_size'] = batch_size
+        loader['batch_sampler'] = dict(type='SameShapeBatchSampler')

@@ -6,7 +6,8 @@ from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
-from mmseg.utils import OptMultiConfig
+from mmseg.utils import OptMultiConfig, SampleList
+from .loss_by_feat import decode_loss_by_feat
 
 
 @MODELS.register_module()
@@ -25,6 +26,7 @@ class DeepLabV2Head(BaseDecodeHead):
 
      forward(): _transform_inputs() -> cls_seg()
      cls_seg(x): dropout(x) (if dropout_ratio > 0) -> sum_i aspp[i](x)
+     loss_by_feat(): mmseg's, without host syncs (L_CE, acc_seg)
 
     Args:
         in_channels (int): Channels of the encoder's output (2048 for
@@ -106,3 +108,21 @@ class DeepLabV2Head(BaseDecodeHead):
             Tensor: Logits of shape (N, out_channels, h, w).
         """
         return self.cls_seg(self._transform_inputs(inputs))
+
+    def loss_by_feat(self, seg_logits: Tensor,
+                     batch_data_samples: SampleList) -> dict:
+        """L_CE (and ``acc_seg``) of the logits against the samples'
+        ``gt_sem_seg``: mmseg's ``BaseDecodeHead.loss_by_feat``, same
+        values, without its host syncs (:mod:`.loss_by_feat`).
+
+        Args:
+            seg_logits (Tensor): Logits (N, C, h, w) from :meth:`forward`.
+            batch_data_samples (list[:obj:`SegDataSample`]): With
+                ``gt_sem_seg``.
+
+        Returns:
+            dict[str, Tensor]: The losses by ``loss_name`` and ``acc_seg``.
+        """
+        return decode_loss_by_feat(
+            self, seg_logits,
+            self._stack_batch_gt(batch_data_samples).squeeze(1))

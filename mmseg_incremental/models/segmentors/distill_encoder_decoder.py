@@ -22,8 +22,10 @@ from ..utils import NEW_CLASS_INITS, grow_classifier_, infer_num_old_classes
 from ..utils.pseudo_label import plop_entropy_thresholds, plop_pseudo_label
 from ..utils.teacher_cache import (TeacherCache, input_checksums,
                                    state_fingerprint)
-from .mib_plop_parts import (TeacherOutputs, check_pseudo_label,
-                             decode_loss_by_feat, head_forward,
+from ..decode_heads.loss_by_feat import (decode_loss_by_feat,
+                                         has_mmseg_loss_by_feat,
+                                         head_loss_by_feat)
+from .mib_plop_parts import (TeacherOutputs, check_pseudo_label, head_forward,
                              install_decode_loss, request_all_stages,
                              upsample_to)
 
@@ -578,7 +580,7 @@ class DistillEncoderDecoder(EncoderDecoder):
                                         data_samples), 'decode')
         else:
             losses = add_prefix(
-                self.decode_head.loss_by_feat(seg_logits, data_samples),
+                head_loss_by_feat(self.decode_head, seg_logits, data_samples),
                 'decode')
         if self.with_auxiliary_head:
             losses.update(
@@ -689,6 +691,10 @@ class DistillEncoderDecoder(EncoderDecoder):
                 'custom_hooks (the experiment does) or call '
                 'model.fit_pseudo_label_thresholds(batches) first.')
         head = self.decode_head
+        if not has_mmseg_loss_by_feat(head):
+            raise TypeError(
+                f'{type(head).__name__} overrides loss_by_feat; pseudo-labels '
+                "are supported for heads that use BaseDecodeHead's.")
         seg_label = head._stack_batch_gt(data_samples)[:, 0]
         old = upsample_to(
             self._old_logits(teacher_logits), seg_label.shape[-2:],

@@ -14,9 +14,6 @@ Kept apart from the segmentor so that the ILT path reads as before:
 * :func:`install_decode_loss`: a classification loss of steps k >= 1 (MiB's
   ``UnbiasedCrossEntropyLoss``) as the head's ``loss_decode``, so mmseg's
   ``loss_by_feat`` computes it as any mmseg loss.
-* :func:`decode_loss_by_feat`: mmseg's ``BaseDecodeHead.loss_by_feat`` with
-  the labels and per-pixel weights given (PLOP's pseudo-labels and
-  adaptive factor).
 * :func:`check_pseudo_label`: PLOP's pseudo-labelling settings.
 """
 import copy
@@ -30,7 +27,6 @@ from torch import Tensor
 
 from mmseg.models.backbones import ResNet
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType
@@ -201,45 +197,6 @@ def install_decode_loss(head: nn.Module, cfg, num_old_classes: int) -> None:
         raise TypeError('decode_loss replaces the loss_decode of an mmseg '
                         f'BaseDecodeHead; got {type(head).__name__}.')
     head.loss_decode = losses[0] if len(losses) == 1 else nn.ModuleList(losses)
-
-
-def decode_loss_by_feat(head: BaseDecodeHead,
-                        seg_logits: Tensor,
-                        seg_label: Tensor,
-                        weight: Optional[Tensor] = None) -> dict:
-    """mmseg's ``BaseDecodeHead.loss_by_feat`` (mmseg 1.2) on given labels
-    (N, H, W) and per-pixel weights (N, H, W), multiplied into the head's
-    sampler weights if it has a sampler."""
-    if type(head).loss_by_feat is not BaseDecodeHead.loss_by_feat:
-        raise TypeError(
-            f'{type(head).__name__} overrides loss_by_feat; pseudo-labels '
-            "are supported for heads that use BaseDecodeHead's.")
-    loss = dict()
-    seg_logits = resize(
-        input=seg_logits,
-        size=seg_label.shape[-2:],
-        mode='bilinear',
-        align_corners=head.align_corners)
-    if head.sampler is not None:
-        seg_weight = head.sampler.sample(seg_logits, seg_label.unsqueeze(1))
-        weight = seg_weight if weight is None else seg_weight * weight
-    if isinstance(head.loss_decode, nn.ModuleList):
-        losses_decode = head.loss_decode
-    else:
-        losses_decode = [head.loss_decode]
-    for loss_decode in losses_decode:
-        value = loss_decode(
-            seg_logits,
-            seg_label,
-            weight=weight,
-            ignore_index=head.ignore_index)
-        if loss_decode.loss_name not in loss:
-            loss[loss_decode.loss_name] = value
-        else:
-            loss[loss_decode.loss_name] += value
-    loss['acc_seg'] = accuracy(
-        seg_logits, seg_label, ignore_index=head.ignore_index)
-    return loss
 
 
 def upsample_to(logits: Tensor, size: Sequence[int],

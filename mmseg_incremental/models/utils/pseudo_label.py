@@ -316,16 +316,16 @@ def plop_pseudo_label(teacher_logits: Tensor,
                          'per-class thresholds; got shape '
                          f'{tuple(thresholds.shape)}.')
     labels = _as_label(seg_label, teacher_logits, 'plop_pseudo_label')
-    labels = labels.clone()
 
     with torch.no_grad():
         values = _normalized_entropy(teacher_logits, max_entropy)
         pseudo = teacher_logits.detach().float().argmax(dim=1)
         valid = values < thresholds[pseudo]
         background = (labels < num_old) & (labels != ignore_index)
-        labels[background & ~valid] = ignore_index
+        # Masks, not boolean indexing: no host sync (nonzero).
+        labels = labels.masked_fill(background & ~valid, ignore_index)
         chosen = background & valid
-        labels[chosen] = pseudo[chosen]
+        labels = torch.where(chosen, pseudo, labels)
         num = chosen.float().sum(dim=(1, 2))
         den = background.float().sum(dim=(1, 2))
         factor = num / (den + 1e-6)
