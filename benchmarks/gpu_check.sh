@@ -3,11 +3,13 @@
 # from carried wheels, then, most important first and each stage bounded by
 # what is left of DEADLINE seconds: the speed ladder of FT / L'_D / EF+L'_D
 # on the paper's R101 (4 x 321²) with every switch on (bf16, NHWC, cuDNN
-# benchmark, CUDA-graphed encoders; graphed vs eager check, profile), the
-# fp32 default-settings baseline, VOC 15-1 EF+L'_D end to end (six steps,
-# a few iterations a class, per-step phase timing) through
+# benchmark, CUDA-graphed encoders; graphed vs eager check, host syncs per
+# step against mmseg's loss_by_feat, profile), the fp32 default-settings
+# baseline, VOC 15-1 EF+L'_D end to end (six steps, a few iterations a
+# class, per-step phase timing, batched validation) through
 # tools/train_incremental.py on a carried VOC-format folder, every method
-# with all switches, the remaining ladder rungs, and an eager 15-1 run.
+# with all switches, one-image validation, the remaining ladder rungs, and
+# an eager 15-1 run.
 #
 #   here:  pip download ... -d .whl (README "GPU"), python tools/make_benchmark.py
 #          data/gpu_voc --num-train 400 --num-val 100 --image-size 256
@@ -60,7 +62,7 @@ bench() {  # bench <name> <seconds> <flags...>
   local name=$1 limit=$2; shift 2
   bounded "$limit" python3 benchmarks/bench_train_step.py --device cuda \
     --iters 15 --json "$OUT/bench_$name.json" "$@" > "$OUT/bench_$name.log" 2>&1
-  grep -vE 'Warning|warn|^ *$' "$OUT/bench_$name.log" | tail -9 \
+  grep -vE 'Warning|warn|^ *$' "$OUT/bench_$name.log" | tail -18 \
     >> "$OUT/timeline.txt" || true
   stamp "bench $name done"
 }
@@ -92,18 +94,21 @@ PY
     "$OUT/run_$name.log" | cut -c1-300 >> "$OUT/timeline.txt" || true
 }
 LADDER=(--methods FT "L'_D" "EF+L'_D")
-# 1. everything on, with the graph-vs-eager check and a profile
-bench bf16_nhwc_graph 90 "${LADDER[@]}" --cudnn-benchmark --channels-last \
-  --amp --cuda-graph --profile "$OUT/profile_fast"
+FAST=(--cudnn-benchmark --channels-last --amp --cuda-graph)
+# 1. everything on, with the graph-vs-eager check, host syncs per step,
+#    the same methods with mmseg's own loss_by_feat (its 3 syncs) in the
+#    same rounds, and a profile
+bench bf16_nhwc_graph 110 "${LADDER[@]}" "${FAST[@]}" --mmseg-loss \
+  --profile "$OUT/profile_fast"
 # 2. the issue's baseline: fp32, default cuDNN settings
 bench fp32 60 "${LADDER[@]}"
-# 3. the pipeline's per-step overhead, fast settings
-run15 fast 150 amp=bf16 channels_last=True cuda_graph=True
+# 3. the pipeline's per-step overhead and batched validation, fast settings
+run15 fast 150 amp=bf16 channels_last=True cuda_graph=True val_batch_size=8
 # 4. every method, everything on (README table)
-bench all_fast 90 --cudnn-benchmark --channels-last --amp --cuda-graph
-# 5. the rest of the ladder
+bench all_fast 90 "${FAST[@]}"
+# 5. validation one image at a time (against 3), the rest of the ladder
+run15 fast_val1 120 amp=bf16 channels_last=True cuda_graph=True
 bench bf16_nhwc 50 "${LADDER[@]}" --cudnn-benchmark --channels-last --amp
-bench fp32_nhwc_graph 60 "${LADDER[@]}" --cudnn-benchmark --channels-last --cuda-graph
 bench fp32_profile 40 --methods FT "EF+L'_D" --iters 5 --profile "$OUT/profile_fp32"
 run15 eager 150
 stamp 'all done'

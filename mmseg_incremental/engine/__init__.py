@@ -1,8 +1,12 @@
-from .hooks import (AtomicCheckpointHook, ExperimentProgressHook,
-                    FreezeEncoderHook, PseudoLabelHook)
+from .hooks import (AtomicCheckpointHook, ChannelsLastHook, CudaGraphHook,
+                    DeferredRuntimeInfoHook, ExperimentProgressHook,
+                    FreezeEncoderHook, NonBlockingCopyHook, PseudoLabelHook,
+                    StepTimingHook, ValCudnnBenchmarkHook)
 from .optimizers import AutocastOptimWrapper
 
 __all__ = [
-    'AtomicCheckpointHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
-    'PseudoLabelHook', 'AutocastOptimWrapper'
+    'AtomicCheckpointHook', 'ChannelsLastHook', 'CudaGraphHook',
+    'DeferredRuntimeInfoHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
+    'NonBlockingCopyHook', 'PseudoLabelHook', 'StepTimingHook',
+    'ValCudnnBenchmarkHook', 'AutocastOptimWrapper'
 ]

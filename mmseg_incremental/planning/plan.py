@@ -182,6 +182,13 @@ def build_step_config(cfg: Config,
     # each (training keeps it); a user's own one is kept as given.
     _add_hook(step_cfg, dict(type='ValCudnnBenchmarkHook'))
     apply_val_batch_size(step_cfg, _get(cfg, 'val_batch_size'))
+    # No host sync per training iteration (on a GPU): batches copied
+    # non-blocking, each iteration's losses logged one iteration late.
+    _add_hook(step_cfg, dict(type='NonBlockingCopyHook'))
+    default_hooks = step_cfg.get('default_hooks') or ConfigDict()
+    default_hooks.setdefault('runtime_info',
+                             dict(type='DeferredRuntimeInfoHook'))
+    step_cfg.default_hooks = default_hooks
     iters = step_iters(cfg, task, step)
     horizon = 1.0 if step == 0 else float(_get(cfg, 'lr_decay_horizon'))
     patch_schedule(

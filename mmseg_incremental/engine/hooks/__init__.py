@@ -1,13 +1,16 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .channels_last_hook import ChannelsLastHook
 from .cuda_graph_hook import CudaGraphHook
+from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .experiment_progress_hook import ExperimentProgressHook, StepTimingHook
 from .freeze_encoder_hook import FreezeEncoderHook
+from .non_blocking_copy_hook import NonBlockingCopyHook
 from .pseudo_label_hook import PseudoLabelHook
 from .val_cudnn_benchmark_hook import ValCudnnBenchmarkHook
 
 __all__ = [
     'AtomicCheckpointHook', 'ChannelsLastHook', 'CudaGraphHook',
-    'ExperimentProgressHook', 'FreezeEncoderHook', 'PseudoLabelHook',
-    'StepTimingHook', 'ValCudnnBenchmarkHook'
+    'DeferredRuntimeInfoHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
+    'NonBlockingCopyHook', 'PseudoLabelHook', 'StepTimingHook',
+    'ValCudnnBenchmarkHook'
 ]
