@@ -8,8 +8,8 @@
 # baseline, VOC 15-1 EF+L'_D end to end (six steps, a few iterations a
 # class, per-step phase timing, batched validation) through
 # tools/train_incremental.py on a carried VOC-format folder, every method
-# with all switches, one-image validation, the remaining ladder rungs, and
-# an eager 15-1 run.
+# with all switches, DDP (one process) with all switches, one-image
+# validation, the remaining ladder rungs, and an eager 15-1 run.
 #
 #   here:  pip download ... -d .whl (README "GPU"), python tools/make_benchmark.py
 #          data/gpu_voc --num-train 400 --num-val 100 --image-size 256
@@ -68,9 +68,16 @@ bench() {  # bench <name> <seconds> <flags...>
 }
 # VOC 15-1 EF+L'_D end to end (6 steps) as a user runs it; per-step timing
 # (build, set-up, first iteration, iterations, validation) from step_done.json.
+# A name starting with "ddp" runs under torchrun (one process, --launcher
+# pytorch: DDP-wrapped, NCCL).
 run15() {  # run15 <name> <seconds> <extra cfg-options...>
-  local name=$1 limit=$2; shift 2
-  bounded "$limit" python3 tools/train_incremental.py configs/il/voc_15-1_ef-ld.py \
+  local name=$1 limit=$2 launch=(python3) launcher=(); shift 2
+  if [[ $name == ddp* ]]; then
+    launch=(python3 -m torch.distributed.run --nproc_per_node=1 --master_port=29517)
+    launcher=(--launcher pytorch)
+  fi
+  bounded "$limit" "${launch[@]}" tools/train_incremental.py \
+    configs/il/voc_15-1_ef-ld.py "${launcher[@]}" \
     --work-dir /tmp/run/$name --cfg-options iters_per_class=5 \
     data_root="$DATA" step0_store=/tmp/run/store_$name \
     train_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt \
@@ -106,7 +113,10 @@ bench fp32 60 "${LADDER[@]}"
 run15 fast 150 amp=bf16 channels_last=True cuda_graph=True val_batch_size=8
 # 4. every method, everything on (README table)
 bench all_fast 90 "${FAST[@]}"
-# 5. validation one image at a time (against 3), the rest of the ladder
+# 5. DDP (one process) with every switch, two steps; validation one image
+#    at a time (against 3); the rest of the ladder
+run15 ddp_fast 100 amp=bf16 channels_last=True cuda_graph=True \
+  val_batch_size=8 max_step=1
 run15 fast_val1 120 amp=bf16 channels_last=True cuda_graph=True
 bench bf16_nhwc 50 "${LADDER[@]}" --cudnn-benchmark --channels-last --amp
 bench fp32_profile 40 --methods FT "EF+L'_D" --iters 5 --profile "$OUT/profile_fp32"
