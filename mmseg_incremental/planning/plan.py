@@ -48,6 +48,7 @@ from mmseg.registry import DATASETS
 
 from ..tasks import IncrementalTask, get_task
 from .init_files import init_sources
+from ..engine.hooks.cuda_graph_hook import CUDA_GRAPH_DISTRIBUTED
 from .schedule import patch_schedule
 from .scalars import (apply_amp, apply_crop_size, apply_data_root,
                       apply_pretrained, apply_teacher_cache, apply_total_batch,
@@ -177,6 +178,8 @@ def build_step_config(cfg: Config,
     if _get(cfg, 'channels_last'):
         _add_hook(step_cfg, dict(type='ChannelsLastHook'))
     if _get(cfg, 'cuda_graph'):
+        if step_cfg.get('launcher', 'none') != 'none':
+            raise ValueError(CUDA_GRAPH_DISTRIBUTED)
         _add_hook(step_cfg, dict(type='CudaGraphHook'))
     # Whole-image validation of many shapes without cuDNN benchmarking
     # each (training keeps it); a user's own one is kept as given.

@@ -269,3 +269,55 @@ def test_a_module_that_cannot_be_captured_runs_eagerly():
     assert all(torch.equal(a, b) for a, b in zip(out, expected))
     # Twice each, the failed warm-up's update undone.
     assert torch.equal(module.bn1.running_mean, eager.bn1.running_mean)
+
+
+def test_cuda_graph_refuses_a_distributed_job(tmp_path):
+    """Measured on a GPU under torchrun: the capture fails beside NCCL and
+    leaves CUDA's generator broken, so the plan and the hook refuse."""
+    cfg = Config.fromfile(osp.join(CFG_DIR, 'bench_15-1_ld.py'))
+    cfg.merge_from_dict(dict(cuda_graph=True, launcher='pytorch'))
+    with pytest.raises(ValueError, match='cuda_graph=False'):
+        build_step_config(cfg, 0, 'w')
+    cfg.cuda_graph = False  # everything else is fine distributed
+    assert 'CudaGraphHook' not in [
+        h['type'] for h in build_step_config(cfg, 0, 'w').custom_hooks
+    ]
+    path = str(tmp_path / 't.pth')
+    make_teacher(path, 3)
+    model = MODELS.build(distill_cfg(path, 5, distill_output=dict()))
+    hook = HOOKS.build(dict(type='CudaGraphHook'))
+    torch.distributed.init_process_group(
+        'gloo',
+        init_method=f'file://{tmp_path}/process_group',
+        rank=0,
+        world_size=1)
+    try:
+        with pytest.raises(RuntimeError, match='cuda_graph=False'):
+            hook.before_train(_runner(model))
+    finally:
+        torch.distributed.destroy_process_group()
+    assert hook.group is None and cg.graphed_forward(model.backbone) is None
+
+
+def test_a_failed_capture_that_breaks_the_generator_raises():
+    """Training on after such a capture would fail later, at the first
+    random number: the capture failure says what to change instead."""
+
+    def refuse(proxy, sample):
+        raise RuntimeError('operation failed due to a previous error '
+                           'during capture')
+
+    def broken_rand(*args, **kwargs):
+        raise RuntimeError('Offset increment outside graph capture '
+                           'encountered unexpectedly.')
+
+    module = _backbone()
+    group = cg.GraphGroup()
+    group.active = True
+    cg.graph_forward(module, group)
+    x = torch.randn(2, 3, 16, 16)
+    with mock.patch.object(cg, '_graphable', return_value=True), \
+            mock.patch.object(cg, '_make_graphed', refuse), \
+            mock.patch.object(cg.torch, 'rand', broken_rand), \
+            pytest.raises(RuntimeError, match='set cuda_graph=False'):
+        module(x)

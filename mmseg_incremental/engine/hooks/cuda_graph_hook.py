@@ -1,6 +1,7 @@
 """Train the encoders from CUDA graphs (``cuda_graph = True``)."""
 from typing import List, Optional, Union
 
+import torch.distributed as dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from torch import nn
@@ -10,6 +11,16 @@ from ...models.utils.cuda_graph import GraphGroup, graph_forward
 from .runner_model import runner_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
+#: Why ``cuda_graph`` refuses a distributed job (measured on an H200 with
+#: torchrun, one process): PyTorch's ``make_graphed_callables`` captures in
+#: its global error mode, which the NCCL watchdog thread's CUDA calls
+#: invalidate; the failed capture then leaves CUDA's random generator
+#: unusable ("Offset increment outside graph capture").
+CUDA_GRAPH_DISTRIBUTED = (
+    'cuda_graph=True cannot train in a distributed job: the CUDA graph '
+    'capture fails beside NCCL and breaks the random generator for the rest '
+    'of the run. Set cuda_graph=False for torchrun/slurm runs (amp, '
+    'channels_last and val_batch_size work there).')
 
 
 def encoders_to_graph(model: nn.Module) -> List[nn.Module]:
@@ -50,6 +61,8 @@ class CudaGraphHook(Hook):
         self.group: Optional[GraphGroup] = None
 
     def before_train(self, runner) -> None:
+        if dist.is_available() and dist.is_initialized():
+            raise RuntimeError(CUDA_GRAPH_DISTRIBUTED)
         model = runner_model(runner)
         param = next(model.parameters(), None)
         if param is None or not param.is_cuda:

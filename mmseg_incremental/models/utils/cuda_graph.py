@@ -183,7 +183,9 @@ class GraphedForward:
 
         A module PyTorch cannot capture (a host sync such as ``.item()``,
         data-dependent shapes, CPU work) raises here: it is logged once and
-        the module runs eagerly from then on (None)."""
+        the module runs eagerly from then on (None) -- unless the failed
+        capture left CUDA's random generator unusable, which is raised
+        (:func:`_check_generator`)."""
         saved = [(b, b.detach().clone()) for b in self.module.buffers()]
         proxy = _Forward(self.module).train(self.module.training)
         sample = inputs.detach().clone().requires_grad_(inputs.requires_grad)
@@ -203,9 +205,24 @@ class GraphedForward:
                 for buffer, value in saved:
                     buffer.copy_(value)
         if graphed is None:
+            _check_generator(inputs.device, self.failed)
             return None
         self.captures += 1
         return graphed.forward
+
+
+def _check_generator(device: torch.device, why: str) -> None:
+    """Raise if CUDA's random generator no longer works after a failed
+    capture (it stays in capture mode: "Offset increment outside graph
+    capture"; seen with NCCL beside the capture). Training on would fail at
+    the first dropout, or a later step; the error says what to change."""
+    try:
+        torch.rand(1, device=device)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f'cuda_graph: a failed capture ({why.splitlines()[0][:200]}) '
+            f'left the random generator of {device} unusable ({error}); '
+            'set cuda_graph=False.') from error
 
 
 def _graphable(inputs: Tensor) -> bool:
