@@ -106,7 +106,7 @@ FAST=(--cudnn-benchmark --channels-last --amp --cuda-graph)
 #    the same methods with mmseg's own loss_by_feat (its 3 syncs) in the
 #    same rounds, and a profile
 bench bf16_nhwc_graph 110 "${LADDER[@]}" "${FAST[@]}" --mmseg-loss \
-  --profile "$OUT/profile_fast"
+  --graph-check --profile "$OUT/profile_fast"
 # 2. the baseline: fp32, default cuDNN settings
 bench fp32 60 "${LADDER[@]}"
 # 3. the pipeline's per-step overhead and batched validation, fast settings
