@@ -32,6 +32,25 @@ class FakeClock:
         return self.now
 
 
+def test_cuda_syncs_only_at_the_first_and_last_iteration(monkeypatch):
+    """A sync at every stamp would stall the GPU pipeline: the hook syncs
+    before the first iteration and after the first and the last."""
+    syncs = []
+    monkeypatch.setattr(torch.cuda, 'synchronize', lambda: syncs.append(1))
+    runner = SimpleNamespace(model=torch.nn.Linear(2, 2), iter=0, max_iters=5)
+    hook = StepTimingHook()
+    hook.before_train(runner)
+    hook._sync = True  # as for a model on a GPU
+    for i in range(5):
+        runner.iter = i
+        hook.before_train_iter(runner, i)
+        hook.after_train_iter(runner, i)
+        syncs.append(f'after {i}')
+    assert syncs == [
+        1, 1, 'after 0', 'after 1', 'after 2', 'after 3', 1, 'after 4'
+    ]
+
+
 def test_phases_hand_made():
     # A CPU model: no CUDA synchronisation.
     runner = SimpleNamespace(model=torch.nn.Linear(2, 2))

@@ -268,8 +268,9 @@ class StepTimingHook(Hook):
                          data_batch: DATA_BATCH = None,
                          outputs: Optional[dict] = None) -> None:
         """Stamp the end of an iteration."""
-        self.iter_ends.append(
-            self._now(not self.iter_ends or self.is_last_train_iter(runner)))
+        sync = self._sync and (not self.iter_ends
+                               or self.is_last_train_iter(runner))
+        self.iter_ends.append(self._now(sync))
 
     def phases(self, train_start: float,
                train_end: float) -> Dict[str, Optional[float]]:
