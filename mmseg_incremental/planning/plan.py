@@ -46,9 +46,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dist import get_world_size
 from mmseg.registry import DATASETS
 
+from ..engine.hooks.cuda_graph_hook import CUDA_GRAPH_DISTRIBUTED
 from ..tasks import IncrementalTask, get_task
 from .init_files import init_sources
-from ..engine.hooks.cuda_graph_hook import CUDA_GRAPH_DISTRIBUTED
 from .schedule import patch_schedule
 from .scalars import (apply_amp, apply_crop_size, apply_data_root,
                       apply_pretrained, apply_teacher_cache, apply_total_batch,

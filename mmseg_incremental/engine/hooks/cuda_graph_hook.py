@@ -8,7 +8,7 @@ from torch import nn
 
 from mmseg.registry import HOOKS
 from ...models.utils.cuda_graph import GraphGroup, graph_forward
-from .runner_model import runner_model
+from .runner_model import on_cuda, runner_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 #: Why ``cuda_graph`` refuses a distributed job (measured on an H200 with
@@ -64,8 +64,7 @@ class CudaGraphHook(Hook):
         if dist.is_available() and dist.is_initialized():
             raise RuntimeError(CUDA_GRAPH_DISTRIBUTED)
         model = runner_model(runner)
-        param = next(model.parameters(), None)
-        if param is None or not param.is_cuda:
+        if not on_cuda(model):
             print_log(
                 'cuda_graph: the model is not on a GPU; it trains '
                 'eagerly.',

@@ -88,30 +88,25 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         self.flush(runner)
         if outputs is None:
             return
-        if self._read_now(runner, batch_idx):
-            self._first = False
-            super().after_train_iter(runner, batch_idx, data_batch, outputs)
-            return
         tensor_keys = [
             k for k, v in outputs.items()
             if isinstance(v, torch.Tensor) and v.numel() == 1
         ]
+        if not tensor_keys or self._read_now(runner, batch_idx):
+            self._first = False
+            super().after_train_iter(runner, batch_idx, data_batch, outputs)
+            return
         plain = {k: v for k, v in outputs.items() if k not in tensor_keys}
+        host = torch.stack([
+            outputs[k].detach().reshape(()).to(torch.float64)
+            for k in tensor_keys
+        ])
         event = None
-        if tensor_keys:
-            stacked = torch.stack([
-                outputs[k].detach().reshape(()).to(torch.float64)
-                for k in tensor_keys
-            ])
-            if stacked.is_cuda:
-                # Into pinned memory, asynchronously; the event marks its end.
-                host = stacked.to('cpu', non_blocking=True)
-                event = torch.cuda.Event()
-                event.record()
-            else:
-                host = stacked
-        else:
-            host = torch.zeros(0, dtype=torch.float64)
+        if host.is_cuda:
+            # Into pinned memory, asynchronously; the event marks its end.
+            host = host.to('cpu', non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
         self._pending = (list(outputs), plain, host, tensor_keys, event)
 
     def before_val(self, runner) -> None:

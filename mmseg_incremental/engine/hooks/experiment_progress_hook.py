@@ -31,6 +31,7 @@ import torch
 from mmengine.hooks import Hook, LoggerHook
 
 from mmseg.registry import HOOKS
+from .runner_model import on_cuda
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 #: mmengine's ``LoggerHook`` interval when a Runner has none.
@@ -144,14 +145,6 @@ class ExperimentProgressHook(Hook):
         self._measure(runner.iter)
 
 
-def _on_cuda(model: torch.nn.Module) -> bool:
-    """Whether ``model`` (wrapped or not) holds its parameters on CUDA."""
-    if not torch.cuda.is_available():
-        return False
-    param = next(model.parameters(), None)
-    return param is not None and param.is_cuda
-
-
 def fixed_overhead(total_s: float, train_iters: int, iter_s: Optional[float],
                    first_iter_s: Optional[float]) -> float:
     """A step's wall time beyond its steady-state iterations:
@@ -252,7 +245,7 @@ class StepTimingHook(Hook):
         """Start afresh; sync CUDA at the stamps if the model is there."""
         self.first_start = None
         self.iter_ends = []
-        self._sync = _on_cuda(runner.model)
+        self._sync = on_cuda(runner.model)
 
     def before_train_iter(self,
                           runner,

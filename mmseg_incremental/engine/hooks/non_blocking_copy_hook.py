@@ -3,7 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseDataPreprocessor
 
 from mmseg.registry import HOOKS
-from .runner_model import runner_model
+from .runner_model import on_cuda, runner_model
 
 
 @HOOKS.register_module()
@@ -27,9 +27,7 @@ class NonBlockingCopyHook(Hook):
     def _set(self, runner) -> None:
         model = runner_model(runner)
         preprocessor = getattr(model, 'data_preprocessor', None)
-        param = next(model.parameters(), None)
-        if isinstance(preprocessor, BaseDataPreprocessor) and \
-                param is not None and param.is_cuda:
+        if isinstance(preprocessor, BaseDataPreprocessor) and on_cuda(model):
             preprocessor._non_blocking = True
 
     def before_train(self, runner) -> None:

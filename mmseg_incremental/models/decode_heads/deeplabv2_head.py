@@ -7,7 +7,7 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig, SampleList
-from .loss_by_feat import decode_loss_by_feat
+from .loss_by_feat import computes_mmseg_losses, decode_loss_by_feat
 
 
 @MODELS.register_module()
@@ -109,6 +109,7 @@ class DeepLabV2Head(BaseDecodeHead):
         """
         return self.cls_seg(self._transform_inputs(inputs))
 
+    @computes_mmseg_losses
     def loss_by_feat(self, seg_logits: Tensor,
                      batch_data_samples: SampleList) -> dict:
         """L_CE (and ``acc_seg``) of the logits against the samples'

@@ -116,13 +116,24 @@ def decode_loss_by_feat(head: BaseDecodeHead,
     return loss
 
 
+#: ``loss_by_feat`` implementations that compute what
+#: :func:`decode_loss_by_feat` does (see :func:`computes_mmseg_losses`).
+_MMSEG_LOSS_BY_FEAT = {BaseDecodeHead.loss_by_feat}
+
+
+def computes_mmseg_losses(method):
+    """Mark a head class's ``loss_by_feat`` as mmseg's losses computed by
+    :func:`decode_loss_by_feat` (``DeepLabV2Head``'s)."""
+    _MMSEG_LOSS_BY_FEAT.add(method)
+    return method
+
+
 def has_mmseg_loss_by_feat(head: nn.Module) -> bool:
     """Whether ``head.loss_by_feat`` is mmseg's ``BaseDecodeHead`` one or
-    ``DeepLabV2Head``'s (this module's): then :func:`decode_loss_by_feat`
-    computes the same losses, also on labels other than the samples'."""
-    from .deeplabv2_head import DeepLabV2Head  # it imports this module
-    return type(head).loss_by_feat in (BaseDecodeHead.loss_by_feat,
-                                       DeepLabV2Head.loss_by_feat)
+    one marked by :func:`computes_mmseg_losses`: then
+    :func:`decode_loss_by_feat` computes the same losses, also on labels
+    other than the samples'."""
+    return type(head).loss_by_feat in _MMSEG_LOSS_BY_FEAT
 
 
 def head_loss_by_feat(head: nn.Module, seg_logits: Tensor,
