@@ -19,7 +19,7 @@ from PIL import Image
 from mmseg_incremental import get_task
 from mmseg_incremental.datasets import (SETTINGS, keep_mask,
                                         load_class_presence)
-from mmseg_incremental.benchmark import VOC_PALETTE
+from mmseg_incremental.synthetic_voc import VOC_PALETTE
 
 
 def write_masks(root: str, num: int, seed: int = 0) -> list:

@@ -188,7 +188,7 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     if args.cuda_graph:  # CudaGraphHook
         from mmseg_incremental.engine.hooks.cuda_graph_hook import \
             encoders_to_graph
-        from mmseg_incremental.models.utils.cuda_graph import (GraphGroup,
+        from mmseg_incremental.engine.cuda_graph import (GraphGroup,
                                                                graph_forward)
         group = GraphGroup()
         for encoder in encoders_to_graph(model):

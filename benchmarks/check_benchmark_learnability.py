@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from mmseg_incremental.benchmark import (LOOKALIKES, VOC_CLASSES,
+from mmseg_incremental.synthetic_voc import (LOOKALIKES, VOC_CLASSES,
                                          generate_benchmark)
 
 

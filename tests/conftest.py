@@ -4,7 +4,7 @@ import os
 import pytest
 from mmseg.utils import register_all_modules
 
-from mmseg_incremental.benchmark import generate_benchmark
+from mmseg_incremental.synthetic_voc import generate_benchmark
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 # Build pipelines from mmseg's registries (LoadAnnotations is mmseg's).

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mmseg_incremental.benchmark as benchmark_pkg
-from mmseg_incremental.benchmark import (APPEARANCES, GENERATOR_VERSION,
+import mmseg_incremental.synthetic_voc as benchmark_pkg
+from mmseg_incremental.synthetic_voc import (APPEARANCES, GENERATOR_VERSION,
                                          LOOKALIKES, SCENES, VOC_CLASSES,
                                          VOC_PALETTE, generate_benchmark)
-from mmseg_incremental.benchmark import generate as generate_module
-from mmseg_incremental.benchmark.generate import make_image
-from mmseg_incremental.benchmark.render import (border_band, render_scene,
+from mmseg_incremental.synthetic_voc import generate as generate_module
+from mmseg_incremental.synthetic_voc.generate import make_image
+from mmseg_incremental.synthetic_voc.render import (border_band, render_scene,
                                                 smooth_noise)
-from mmseg_incremental.benchmark.scene import Scene, Shape, compose_scene
+from mmseg_incremental.synthetic_voc.scene import Scene, Shape, compose_scene
 from mmseg_incremental.tasks import get_task
 
 SMALL = dict(num_train=200, num_val=40, image_size=64, seed=0)

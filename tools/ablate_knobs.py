@@ -9,8 +9,8 @@ old / new / all mIoU.
 import argparse
 import os.path as osp
 
-from mmseg_incremental.benchmark import generate_benchmark
-from mmseg_incremental.experiment.knob_ablation import run_knob_ablation
+from mmseg_incremental.synthetic_voc import generate_benchmark
+from mmseg_incremental.studies.knob_ablation import run_knob_ablation
 from mmseg_incremental.reporting import write_report
 from mmseg_incremental.reporting.ablation import ablation_table
 

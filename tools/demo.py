@@ -2,7 +2,7 @@
 
 Generates the benchmark (once), pretrains the tiny backbone jointly on a
 second generated benchmark (once: the paper's M_0 starts from
-MSCOCO-pretrained weights, see ``mmseg_incremental/experiment/pretrain.py``),
+MSCOCO-pretrained weights, see ``mmseg_incremental/studies/pretrain.py``),
 then runs every step of 15-1 (40 iterations a class at step 0, 80 per new
 class after, the lr decaying over 20x the step as in the authors' L'_D and
 EF scripts) with fine-tuning (FT), output distillation (L'_D) and EF+L'_D
@@ -17,10 +17,10 @@ import argparse
 import os.path as osp
 import time
 
-from mmseg_incremental.benchmark import generate_benchmark
-from mmseg_incremental.experiment.pretrain import (add_benchmark_arguments,
+from mmseg_incremental.synthetic_voc import generate_benchmark
+from mmseg_incremental.studies.pretrain import (add_benchmark_arguments,
                                                    benchmark_options)
-from mmseg_incremental.experiment.run_methods import run_methods
+from mmseg_incremental.studies.run_methods import run_methods
 from mmseg_incremental.reporting import compare_runs, write_report
 
 CONFIGS = osp.join(

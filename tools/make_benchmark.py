@@ -12,7 +12,7 @@ each step of 19-1, 15-5 and 15-1 keeps under the sequential setting.
 import argparse
 import time
 
-from mmseg_incremental.benchmark import (VOC_CLASSES, generate_benchmark,
+from mmseg_incremental.synthetic_voc import (VOC_CLASSES, generate_benchmark,
                                          mask_paths)
 from mmseg_incremental.datasets import keep_mask, load_class_presence
 from mmseg_incremental.tasks import get_task

@@ -15,10 +15,10 @@ over 20x the step (the authors' LD1 scripts; L''_D: within the step, LD2).
 import argparse
 import os.path as osp
 
-from mmseg_incremental.benchmark import generate_benchmark
-from mmseg_incremental.experiment.pretrain import (add_benchmark_arguments,
+from mmseg_incremental.synthetic_voc import generate_benchmark
+from mmseg_incremental.studies.pretrain import (add_benchmark_arguments,
                                                    benchmark_options)
-from mmseg_incremental.experiment.run_methods import run_methods
+from mmseg_incremental.studies.run_methods import run_methods
 from mmseg_incremental.reporting import compare_runs, write_report
 
 CONFIGS = osp.join(

@@ -5,7 +5,6 @@ from .dry_run import describe_plan
 from .incremental_experiment import IncrementalExperiment, init_distributed
 from .process_lock import ProcessLock
 from .resume import find_resume_checkpoint
-from .run_methods import run_methods
 from .step0_store import Step0Store
 from .summary import metrics_to_summary, method_name, write_summary
 from .work_dir_lock import lock_work_dir
@@ -13,7 +12,7 @@ from .work_dir_lock import lock_work_dir
 __all__ = [
     'IncrementalExperiment', 'init_distributed', 'build_step_config',
     'experiment_task', 'list_steps', 'step0_fingerprint_source', 'Step0Store',
-    'metrics_to_summary', 'method_name', 'write_summary', 'run_methods',
+    'metrics_to_summary', 'method_name', 'write_summary',
     'check_splits', 'train_split_sizes', 'describe_plan', 'ProcessLock',
     'find_resume_checkpoint', 'lock_work_dir'
 ]

@@ -49,6 +49,7 @@ from mmseg.registry import DATASETS
 from ..engine.hooks.cuda_graph_hook import CUDA_GRAPH_DISTRIBUTED
 from ..tasks import IncrementalTask, get_task
 from .init_files import init_sources
+from .step_model import add_hook, set_step_model
 from .schedule import patch_schedule
 from .scalars import (apply_amp, apply_crop_size, apply_data_root,
                       apply_pretrained, apply_teacher_cache, apply_total_batch,
@@ -61,7 +62,6 @@ EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
                    'lr_decay_horizon', 'classifier',
                    'iters_per_class_incremental', 'distill_resolution', 'amp',
                    'channels_last', 'cuda_graph', 'val_batch_size')
-CLASSIFIERS = ('grow', 'fixed')
 _DEFAULTS = dict(
     setting='sequential',
     eval_protocol='seen_only',
@@ -169,25 +169,32 @@ def build_step_config(cfg: Config,
     apply_pretrained(step_cfg, step)
     apply_total_batch(step_cfg,
                       get_world_size() if world_size is None else world_size)
-    _set_model(step_cfg, cfg, task, step, teacher_checkpoint)
+    set_step_model(
+        step_cfg,
+        task,
+        step,
+        teacher_checkpoint,
+        classifier=_get(cfg, 'classifier'),
+        incremental=_plain(_get(cfg, 'incremental')),
+        distill_resolution=_get(cfg, 'distill_resolution'))
     apply_teacher_cache(
         step_cfg,
         list(iter_incremental_datasets(step_cfg.get('train_dataloader', {}))))
     apply_amp(step_cfg, _get(cfg, 'amp'))
     # How the step runs, not what it learns: no part of any fingerprint.
     if _get(cfg, 'channels_last'):
-        _add_hook(step_cfg, dict(type='ChannelsLastHook'))
+        add_hook(step_cfg, dict(type='ChannelsLastHook'))
     if _get(cfg, 'cuda_graph'):
         if step_cfg.get('launcher', 'none') != 'none':
             raise ValueError(CUDA_GRAPH_DISTRIBUTED)
-        _add_hook(step_cfg, dict(type='CudaGraphHook'))
+        add_hook(step_cfg, dict(type='CudaGraphHook'))
     # Whole-image validation of many shapes without cuDNN benchmarking
     # each (training keeps it); a user's own one is kept as given.
-    _add_hook(step_cfg, dict(type='ValCudnnBenchmarkHook'))
+    add_hook(step_cfg, dict(type='ValCudnnBenchmarkHook'))
     apply_val_batch_size(step_cfg, _get(cfg, 'val_batch_size'))
     # No host sync per training iteration (on a GPU): batches copied
     # non-blocking, each iteration's losses logged one iteration late.
-    _add_hook(step_cfg, dict(type='NonBlockingCopyHook'))
+    add_hook(step_cfg, dict(type='NonBlockingCopyHook'))
     default_hooks = step_cfg.get('default_hooks') or ConfigDict()
     default_hooks.setdefault('runtime_info',
                              dict(type='DeferredRuntimeInfoHook'))
@@ -222,63 +229,6 @@ def _set_datasets(step_cfg: Config, cfg: Config, step: int) -> None:
                 ds['eval_protocol'] = _get(cfg, 'eval_protocol')
             found.append(ds)
     apply_data_root(step_cfg, found)
-
-
-def _set_model(step_cfg: Config, cfg: Config, task: IncrementalTask, step: int,
-               teacher_checkpoint: Optional[str]) -> None:
-    """|S_k| outputs; for k >= 1 the DistillEncoderDecoder of the method
-    with M_{k-1} as teacher (and EF's bit-identity guard)."""
-    model = step_cfg.model
-    classifier = _get(cfg, 'classifier')
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"classifier={classifier!r} is unknown; use 'grow' "
-                         "(|S_k| outputs at step k) or 'fixed' (an output "
-                         "for every class of the task from step 0, the "
-                         "authors' code).")
-    last = step if classifier == 'grow' else task.num_steps - 1
-    outputs = task.num_classes(last)
-    for head in ('decode_head', 'auxiliary_head'):
-        heads = model.get(head)
-        for h in heads if isinstance(heads, list) else [heads]:
-            if h is not None:
-                h['num_classes'] = outputs
-    if step == 0:
-        return
-    if not teacher_checkpoint:
-        raise ValueError(f'Step {step} needs the checkpoint of M_{step-1}'
-                         ' as teacher_checkpoint.')
-    model['type'] = 'DistillEncoderDecoder'
-    model.update(copy.deepcopy(_plain(_get(cfg, 'incremental'))))
-    model['teacher_checkpoint'] = teacher_checkpoint
-    resolution = _get(cfg, 'distill_resolution')
-    if resolution is not None and model.get('distill_output'):
-        # The authors' code computes L'_D on logits upsampled to the labels;
-        # a top-level scalar, so a setup can choose it for every method.
-        model['distill_output']['resolution'] = resolution
-    model['num_old_classes'] = len(task.old_classes(step))
-    # The student starts from M_{k-1}: no ImageNet/COCO init needed.
-    model['pretrained'] = None
-    if 'backbone' in model:
-        model['backbone'].pop('init_cfg', None)
-        model['backbone'].pop('pretrained', None)
-    if model.get('freeze_encoder'):
-        _add_hook(step_cfg, dict(type='FreezeEncoderHook'))
-    if model.get('pseudo_label') is not None:
-        # PLOP: the step's entropy thresholds, one teacher pass first.
-        _add_hook(step_cfg, dict(type='PseudoLabelHook'))
-    if classifier == 'fixed' and (model.get('pseudo_label') is not None
-                                  or model.get('distill_pod') is not None):
-        # POD's class factor and the entropy normaliser need |S_k|, which
-        # a fixed classifier's size does not tell.
-        model['num_seen_classes'] = task.num_classes(step)
-
-
-def _add_hook(step_cfg: Config, hook: dict) -> None:
-    """Add ``hook`` to ``custom_hooks`` unless one of its type is there."""
-    hooks = list(step_cfg.get('custom_hooks', []) or [])
-    if not any(h.get('type') == hook['type'] for h in hooks):
-        hooks.append(hook)
-    step_cfg.custom_hooks = hooks
 
 
 def fingerprint(value) -> str:

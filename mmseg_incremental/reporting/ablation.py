@@ -1,6 +1,6 @@
 """The knob ablation's table: one row per knob, old / new / all mIoU of
 each method after the last step (runs of
-:func:`mmseg_incremental.experiment.knob_ablation.run_knob_ablation`)."""
+:func:`mmseg_incremental.studies.knob_ablation.run_knob_ablation`)."""
 from typing import Dict, List, Sequence, Tuple
 
 from .run_summary import RunSummary

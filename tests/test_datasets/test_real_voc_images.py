@@ -15,7 +15,7 @@ from PIL import Image
 
 from mmseg_incremental import get_task
 from mmseg_incremental.datasets import IncrementalVOCDataset
-from mmseg_incremental.benchmark import VOC_PALETTE
+from mmseg_incremental.synthetic_voc import VOC_PALETTE
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SDIST = os.environ.get('LABELME_SDIST',

@@ -14,7 +14,7 @@ from mmengine.logging import MMLogger
 
 from mmseg.registry import HOOKS, MODELS
 from mmseg_incremental.engine.hooks.cuda_graph_hook import encoders_to_graph
-from mmseg_incremental.models.utils import cuda_graph as cg
+from mmseg_incremental.engine import cuda_graph as cg
 from mmseg_incremental.planning import build_step_config
 from mmseg_incremental.planning.plan import (experiment_fingerprint_source,
                                              fingerprint)

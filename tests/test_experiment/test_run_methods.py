@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmseg_incremental.experiment.run_methods import run_methods
+from mmseg_incremental.studies.run_methods import run_methods
 from test_experiment.utils import CFG_DIR, TINY, load
 
 

@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from mmseg.registry import HOOKS
-from ...models.utils.cuda_graph import GraphGroup, graph_forward
+from ..cuda_graph import GraphGroup, graph_forward
 from .runner_model import on_cuda, runner_model
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
@@ -40,7 +40,7 @@ def encoders_to_graph(model: nn.Module) -> List[nn.Module]:
 @HOOKS.register_module()
 class CudaGraphHook(Hook):
     """Replay the backbones' forward/backward of training iterations from
-    CUDA graphs (see :mod:`mmseg_incremental.models.utils.cuda_graph`).
+    CUDA graphs (see :mod:`mmseg_incremental.engine.cuda_graph`).
 
     At ``before_train`` the student's backbone (S_k) and the teacher's
     (M_{k-1}) get a :class:`GraphedForward`; graphs are captured at their

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from mmengine.logging import print_log
 
 from ..utils import load_config
-from .incremental_experiment import IncrementalExperiment
+from ..experiment import IncrementalExperiment
 
 
 def run_dir_name(config: str) -> str:

@@ -23,7 +23,7 @@ from typing import Optional
 import torch
 from mmengine.logging import print_log
 
-from ..benchmark import generate_benchmark
+from ..synthetic_voc import generate_benchmark
 from .run_methods import run_methods
 
 #: Seed of the pretraining benchmark (the incremental one uses 0).
