@@ -189,7 +189,7 @@ def build(method: str, args: argparse.Namespace, teacher: str):
         from mmseg_incremental.engine.hooks.cuda_graph_hook import \
             encoders_to_graph
         from mmseg_incremental.engine.cuda_graph import (GraphGroup,
-                                                               graph_forward)
+                                                         graph_forward)
         group = GraphGroup()
         for encoder in encoders_to_graph(model):
             graph_forward(encoder, group)
@@ -198,11 +198,13 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-4)
     inputs, samples = batch(args.device, args.size, args.batch,
                             args.new_classes)
-    if getattr(model, 'pseudo_label', None) is not None:
+    from mmseg_incremental.models.terms import PseudoLabelTerm
+    for term in getattr(model, 'terms_of_type', lambda cls: [])(
+            PseudoLabelTerm):
         # PLOP's thresholds (PseudoLabelHook's pass before training), here
         # from the batch's first image: a whole batch would raise the
         # process's peak RSS before the step memory is measured.
-        model.fit_pseudo_label_thresholds([(inputs[:1], samples[:1])])
+        term.fit_thresholds(model, [(inputs[:1], samples[:1])])
     dtype = amp_dtype('auto', args.device) if args.amp else None
     scaler = torch.amp.GradScaler(args.device, enabled=dtype == 'float16')
 

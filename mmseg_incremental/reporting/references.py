@@ -1,4 +1,4 @@
-"""Published numbers printed beside ours, and when they apply (DESIGN §4).
+"""Published numbers printed beside ours, and when they apply (docs/design.md §4).
 
 Two sources, each measured one way:
 
@@ -27,8 +27,9 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ..models import (DistillEncoderDecoder, FeatureDistillLoss,
+from ..models import (FeatureDistillLoss, IncrementalEncoderDecoder,
                       OutputDistillLoss)
+from ..models.segmentors import model_declarations
 from ..tasks import ALIASES
 from .run_summary import OldNewAll, RunSummary, harmonic
 
@@ -95,20 +96,25 @@ class MethodConfig:
 
     @classmethod
     def from_incremental(cls, incremental: Mapping) -> 'MethodConfig':
-        """Read a config's ``incremental`` dict, filling what it leaves out
-        with the defaults of the loss and segmentor classes; a term with
-        ``loss_weight=0`` counts as off."""
-        model = dict(_defaults(DistillEncoderDecoder), **incremental)
+        """Read a config's ``incremental`` dict (``distill_terms``, or the
+        old ``distill_output``/``distill_feature`` keys), filling what it
+        leaves out with the defaults of the loss and segmentor classes; a
+        term with ``loss_weight=0`` counts as off."""
+        model = dict(_defaults(IncrementalEncoderDecoder), **incremental)
         output = feature = None
-        if model.get('distill_output'):
-            o = dict(_defaults(OutputDistillLoss), **model['distill_output'])
-            if float(o['loss_weight']) != 0:
-                output = OutputDistill(o['variant'], o['pixel_mask'],
-                                       float(o['loss_weight']),
-                                       float(o['temperature']))
-        if model.get('distill_feature'):
-            f = dict(_defaults(FeatureDistillLoss), **model['distill_feature'])
-            feature = float(f['loss_weight']) or None
+        for term in model_declarations(model).terms.values():
+            args = dict(term)
+            kind = args.pop('type')
+            if kind == 'OutputDistillTerm' and args.pop(
+                    'loss_type', 'OutputDistillLoss') == 'OutputDistillLoss':
+                o = dict(_defaults(OutputDistillLoss), **args)
+                if float(o['loss_weight']) != 0:
+                    output = OutputDistill(o['variant'], o['pixel_mask'],
+                                           float(o['loss_weight']),
+                                           float(o['temperature']))
+            elif kind == 'FeatureDistillTerm':
+                f = dict(_defaults(FeatureDistillLoss), **args)
+                feature = float(f['loss_weight']) or None
         return cls(output, feature, bool(model['freeze_encoder']),
                    str(model['new_class_init']))
 
@@ -234,7 +240,7 @@ MIB_OLD_NEW_ALL: Dict[str, Dict[str, OldNewAll]] = {
 }
 
 _ILT = OutputDistill('ilt', 'old', 1.0)
-#: The paper's methods at steps k >= 1 (authors' code, DESIGN §2).
+#: The paper's methods at steps k >= 1 (authors' code, docs/design.md §2).
 PAPER_METHODS: Dict[str, Optional[MethodConfig]] = {
     'FT': MethodConfig(),
     "L'_D": MethodConfig(_ILT),

@@ -15,7 +15,7 @@ from .run_methods import run_methods
 KNOBS: Dict[str, Dict] = {
     'ours (defaults)': {},
     "(a) L'_D on upsampled logits": {
-        'incremental.distill_output.resolution': 'labels'
+        'incremental.distill_terms.output.resolution': 'labels'
     },
     '(b) BN statistics frozen, gamma/beta trained': {
         'model.backbone.norm_eval': True,

@@ -3,4 +3,5 @@
 _base_ = ['./ft.py']
 method = "L''_D"
 incremental = dict(
-    distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0))
+    distill_terms=dict(
+        feature=dict(type='FeatureDistillTerm', loss_weight=50.0)))

@@ -3,8 +3,9 @@
 _base_ = ['./ft.py']
 method = "L'_D"
 incremental = dict(
-    distill_output=dict(
-        type='OutputDistillLoss',
-        variant='ilt',
-        pixel_mask='old',
-        loss_weight=1.0))
+    distill_terms=dict(
+        output=dict(
+            type='OutputDistillTerm',
+            variant='ilt',
+            pixel_mask='old',
+            loss_weight=1.0)))

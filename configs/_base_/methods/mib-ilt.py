@@ -4,9 +4,10 @@
 _base_ = ['./ft.py']
 method = 'ILT (MiB)'
 incremental = dict(
-    distill_output=dict(
-        type='OutputDistillLoss',
-        variant='mib',
-        pixel_mask='none',
-        loss_weight=100.0),
-    distill_feature=dict(type='FeatureDistillLoss', loss_weight=100.0))
+    distill_terms=dict(
+        output=dict(
+            type='OutputDistillTerm',
+            variant='mib',
+            pixel_mask='none',
+            loss_weight=100.0),
+        feature=dict(type='FeatureDistillTerm', loss_weight=100.0)))

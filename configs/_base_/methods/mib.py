@@ -8,12 +8,14 @@
 # init_new_classifier when init_balanced. MiB evaluates with unseen
 # classes ignored (dataset/voc.py: masking value 255 for the test set):
 # the leaves set eval_protocol = 'mask_unseen' in both settings.
-# `decode_loss` is the classification loss of steps k >= 1 (step 0 keeps
-# the head's cross-entropy, as MiB's train.py does when old_classes == 0).
+# `unbiased_ce` replaces the classification loss of steps k >= 1 (step 0
+# keeps the head's cross-entropy, as MiB's train.py does when
+# old_classes == 0). The terms: mmseg_incremental/models/terms/mib.py.
 _base_ = ['./ft.py']
 method = 'MiB'
 incremental = dict(
-    decode_loss=dict(type='UnbiasedCrossEntropyLoss'),
-    distill_output=dict(
-        type='UnbiasedDistillLoss', loss_weight=10.0, alpha=1.0),
+    distill_terms=dict(
+        unbiased_ce=dict(type='UnbiasedCETerm'),
+        unbiased_kd=dict(type='UnbiasedKDTerm', loss_weight=10.0,
+                         alpha=1.0)),
     new_class_init='background')

@@ -14,21 +14,24 @@
 # targets. PLOP evaluates unseen classes as background (dataset/voc.py:
 # masking value 0 for the test set too): the leaves set eval_protocol =
 # 'unseen_as_background' in both settings. The thresholds and the
-# relabelling: mmseg_incremental/models/utils/pseudo_label.py.
+# relabelling: mmseg_incremental/models/utils/pseudo_label.py; the terms:
+# mmseg_incremental/models/terms/plop.py.
 # On ADE20K PLOP's scripts use pod_factor 0.001 and 0.00001 for the logits
 # (configs/il/plop/ade_*.py).
 _base_ = ['./ft.py']
 method = 'PLOP'
 incremental = dict(
-    distill_pod=dict(
-        type='PODLoss',
-        loss_weight=0.01,
-        last_layer_weight=0.0005,
-        scales=(1, 2, 4)),
-    pseudo_label=dict(
-        type='entropy',
-        threshold=0.001,
-        num_bins=100,
-        median_rule='plop',
-        adaptive_factor=True),
+    distill_terms=dict(
+        pod=dict(
+            type='LocalPODTerm',
+            loss_weight=0.01,
+            last_layer_weight=0.0005,
+            scales=(1, 2, 4)),
+        pseudo_label=dict(
+            type='PseudoLabelTerm',
+            criterion='entropy',
+            threshold=0.001,
+            num_bins=100,
+            median_rule='plop',
+            adaptive_factor=True)),
     new_class_init='background')

@@ -12,4 +12,5 @@ _base_ = [
 task = '100-10'
 eval_protocol = 'unseen_as_background'
 incremental = dict(
-    distill_pod=dict(loss_weight=0.001, last_layer_weight=0.00001))
+    distill_terms=dict(
+        pod=dict(loss_weight=0.001, last_layer_weight=0.00001)))

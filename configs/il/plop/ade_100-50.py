@@ -12,7 +12,8 @@ _base_ = [
 task = '100-50'
 eval_protocol = 'unseen_as_background'
 incremental = dict(
-    distill_pod=dict(loss_weight=0.001, last_layer_weight=0.00001))
+    distill_terms=dict(
+        pod=dict(loss_weight=0.001, last_layer_weight=0.00001)))
 # Step 1: 6,744 images (MiB's data/ade/100-50/train-1.npy): 281 it/epoch x
 # 60 = 16,860 / 50 classes = 337.2 (step 0: see the setup).
 iters_per_class_incremental = 337

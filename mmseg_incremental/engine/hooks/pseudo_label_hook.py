@@ -1,16 +1,18 @@
 """PLOP's per-step entropy thresholds, fitted before a step trains."""
 import logging
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from mmseg.registry import HOOKS
 
+from ...models.terms import DistillTerm, PseudoLabelTerm
 from ...utils.randomness import preserved_rng
 from .runner_model import runner_model
 
@@ -35,13 +37,13 @@ class PseudoLabelHook(Hook):
     teacher M_{k-1} once over the step's training loader, augmentation
     included, and reads a per-class entropy threshold off the histograms
     of the background pixels. At ``before_train`` this hook does the same
-    for a model with ``pseudo_label`` (``DistillEncoderDecoder``; any other
-    model: nothing happens): it reads the training set of
+    for a model with a ``PseudoLabelTerm`` (any other model: nothing
+    happens): it reads the training set of
     ``runner.train_dataloader`` through a loader of its own (same
     collate, batch size and workers; every image once, in order, so the
     training sampler does not move), preprocesses each batch with the
-    model's ``data_preprocessor`` as in training and calls
-    ``model.fit_pseudo_label_thresholds``. The Python, numpy and torch
+    model's ``data_preprocessor`` as in training and calls the term's
+    ``fit_thresholds``. The Python, numpy and torch
     generators are restored afterwards, so the training draws what it would
     have drawn without the pass.
 
@@ -78,14 +80,16 @@ class PseudoLabelHook(Hook):
         self.batch_size = None if batch_size is None else int(batch_size)
 
     @staticmethod
-    def _model(runner):
+    def _model(runner) -> Tuple[Optional[nn.Module], Optional[DistillTerm]]:
+        """The model and its pseudo-labelling term, or (None, None)."""
         model = runner_model(runner)
-        return model if getattr(model, 'pseudo_label', None) is not None \
-            else None
+        terms = model.terms_of_type(PseudoLabelTerm) if hasattr(
+            model, 'terms_of_type') else []
+        return (model, terms[0]) if terms else (None, None)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = self._model(runner)
-        if model is not None and model.load_pseudo_label_state(
+        _, term = self._model(runner)
+        if term is not None and term.load_state(
                 checkpoint.get(CHECKPOINT_KEY)):
             print_log(
                 'PseudoLabelHook: entropy thresholds read from the '
@@ -94,20 +98,20 @@ class PseudoLabelHook(Hook):
                 level=logging.INFO)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = self._model(runner)
-        if model is not None and model.pseudo_label_state() is not None:
-            checkpoint[CHECKPOINT_KEY] = model.pseudo_label_state()
+        _, term = self._model(runner)
+        if term is not None and term.state() is not None:
+            checkpoint[CHECKPOINT_KEY] = term.state()
 
     def before_train(self, runner) -> None:
-        model = self._model(runner)
-        if model is None or model.pseudo_label_state() is not None:
+        model, term = self._model(runner)
+        if term is None or term.state() is not None:
             return
         box = [None]
         if get_rank() == 0:
             start = time.perf_counter()
             with preserved_rng(cuda=True):
-                num = self._fit(runner, model)
-            box = [model.pseudo_label_state()]
+                num = self._fit(runner, model, term)
+            box = [term.state()]
             thresholds = ', '.join(f'{t:.4g}' for t in box[0]['thresholds'])
             print_log(
                 'PseudoLabelHook: entropy thresholds of '
@@ -118,9 +122,9 @@ class PseudoLabelHook(Hook):
                 level=logging.INFO)
         broadcast_object_list(box)
         if get_rank() != 0:
-            model.load_pseudo_label_state(box[0])
+            term.load_state(box[0])
 
-    def _fit(self, runner, model) -> int:
+    def _fit(self, runner, model, term) -> int:
         """One pass of the teacher over the training set; the number of
         images."""
         loader = runner.train_dataloader
@@ -143,5 +147,5 @@ class PseudoLabelHook(Hook):
                 data = model.data_preprocessor(data, True)
                 yield data['inputs'], data['data_samples']
 
-        model.fit_pseudo_label_thresholds(batches())
+        term.fit_thresholds(model, batches())
         return len(indices)

@@ -1,3 +1,8 @@
+from .declarations import ModelDeclarations, model_declarations
 from .distill_encoder_decoder import DistillEncoderDecoder
+from .incremental_encoder_decoder import IncrementalEncoderDecoder
 
-__all__ = ['DistillEncoderDecoder']
+__all__ = [
+    'IncrementalEncoderDecoder', 'DistillEncoderDecoder',
+    'ModelDeclarations', 'model_declarations'
+]

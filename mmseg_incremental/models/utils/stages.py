@@ -1,6 +1,4 @@
-"""The pieces ``DistillEncoderDecoder`` uses for MiB and PLOP.
-
-Kept apart from the segmentor so that the ILT path reads as before:
+"""The student's and teacher's intermediate outputs that terms read.
 
 * :func:`request_all_stages`: PLOP's POD reads the four backbone stages;
   a ResNet that returns only its last stage (``out_indices=(3,)``) is
@@ -11,14 +9,11 @@ Kept apart from the segmentor so that the ILT path reads as before:
 * :func:`head_forward`: the head's own ``forward``, also returning the
   input of its classifier (``cls_seg``), PLOP's "pre_logits", without a
   second forward.
-* :func:`install_decode_loss`: a classification loss of steps k >= 1 (MiB's
-  ``UnbiasedCrossEntropyLoss``) as the head's ``loss_decode``, so mmseg's
-  ``loss_by_feat`` computes it as any mmseg loss.
-* :func:`check_pseudo_label`: PLOP's pseudo-labelling settings.
+* :func:`upsample_to`: fp32 logits at the labels' size.
 """
 import copy
 import logging
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -26,58 +21,9 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmseg.models.backbones import ResNet
-from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType
-from ..utils.pseudo_label import MEDIAN_RULES, PLOP_NUM_BINS, PLOP_THRESHOLD
-
-#: ``pseudo_label`` keys and their defaults (PLOP's, ``--method PLOP``).
-PSEUDO_LABEL_DEFAULTS = dict(
-    type='entropy',
-    threshold=PLOP_THRESHOLD,
-    num_bins=PLOP_NUM_BINS,
-    median_rule='plop',
-    adaptive_factor=True)
-
-
-class TeacherOutputs(NamedTuple):
-    """What M_{k-1} computed on a batch; None where nothing needs it.
-
-    ``feats``: the encoder features its head reads (L''_D); ``logits``: its
-    head's output (L'_D, MiB's KD, PLOP's pseudo-labels and POD);
-    ``stages``: the backbone's outputs (POD; ``feats`` without a neck);
-    ``pre_logits``: the input of its classifier (POD).
-    """
-    feats: Optional[Sequence[Tensor]]
-    logits: Optional[Tensor]
-    stages: Optional[Sequence[Tensor]] = None
-    pre_logits: Optional[Tensor] = None
-
-
-def check_pseudo_label(cfg: OptConfigType) -> Optional[dict]:
-    """``pseudo_label`` with PLOP's defaults filled in, or None."""
-    if cfg is None:
-        return None
-    cfg = dict(cfg)
-    unknown = set(cfg) - set(PSEUDO_LABEL_DEFAULTS)
-    if unknown:
-        raise ValueError(f'pseudo_label got {sorted(unknown)}; it takes '
-                         f'{sorted(PSEUDO_LABEL_DEFAULTS)}.')
-    cfg = dict(PSEUDO_LABEL_DEFAULTS, **cfg)
-    if cfg['type'] != 'entropy':
-        raise ValueError(f"pseudo_label type={cfg['type']!r} is unknown; "
-                         "use 'entropy' (PLOP).")
-    if cfg['median_rule'] not in MEDIAN_RULES:
-        raise ValueError(f"pseudo_label median_rule={cfg['median_rule']!r} "
-                         f'is unknown; use one of {MEDIAN_RULES}.')
-    if not int(cfg['num_bins']) >= 1:
-        raise ValueError(f"pseudo_label num_bins={cfg['num_bins']!r}; need "
-                         '>= 1.')
-    cfg['threshold'] = float(cfg['threshold'])
-    cfg['num_bins'] = int(cfg['num_bins'])
-    cfg['adaptive_factor'] = bool(cfg['adaptive_factor'])
-    return cfg
 
 
 def _is_resnet(backbone: ConfigType) -> bool:
@@ -174,29 +120,6 @@ def head_forward(head: nn.Module, feats: Sequence[Tensor],
     finally:
         del head.cls_seg
     return logits, seen[0] if len(seen) == 1 else None
-
-
-def install_decode_loss(head: nn.Module, cfg, num_old_classes: int) -> None:
-    """Build ``cfg`` (a loss config or a list of them) as the head's
-    ``loss_decode``, telling C_old to every loss that has a
-    ``num_old_classes`` attribute. Losses holding parameters or buffers are
-    refused: they would add keys to the step's checkpoint."""
-    cfgs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
-    losses = []
-    for item in cfgs:
-        loss = MODELS.build(copy.deepcopy(item))
-        if hasattr(loss, 'num_old_classes'):
-            loss.num_old_classes = int(num_old_classes)
-        if any(True for _ in loss.state_dict()):
-            raise ValueError(
-                f'decode_loss {type(loss).__name__} holds parameters or '
-                'buffers; it would change the checkpoint keys of M_k. Use a '
-                'loss without state.')
-        losses.append(loss)
-    if not isinstance(head, BaseDecodeHead):
-        raise TypeError('decode_loss replaces the loss_decode of an mmseg '
-                        f'BaseDecodeHead; got {type(head).__name__}.')
-    head.loss_decode = losses[0] if len(losses) == 1 else nn.ModuleList(losses)
 
 
 def upsample_to(logits: Tensor, size: Sequence[int],
