@@ -400,7 +400,7 @@ def test_hook_fits_once_keeps_randomness_and_checkpoints(toy_teacher):
 
 def test_bad_arguments(toy_teacher):
     path, _ = toy_teacher
-    with pytest.raises(ValueError, match='no distill_feature or distill_pod'):
+    with pytest.raises(ValueError, match="'pre_logits', 'stages'"):
         MODELS.build(
             distill_cfg(
                 path,

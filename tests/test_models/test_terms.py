@@ -132,7 +132,12 @@ def test_legacy_keys_become_terms_in_the_old_order():
         loss_type='FeatureDistillLoss',
         loss_weight=3.0)
     assert terms['pseudo_label'] == dict(
-        type='PseudoLabelTerm', criterion='entropy', num_bins=7)
+        type='PseudoLabelTerm',
+        criterion='entropy',
+        threshold=0.001,
+        num_bins=7,
+        median_rule='plop',
+        adaptive_factor=True)
 
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
-from ..terms.plop import PseudoLabelTerm
+from ..terms.plop import PseudoLabelTerm, check_pseudo_label
 from .incremental_encoder_decoder import IncrementalEncoderDecoder
 
 #: The keys of the loss terms before they were registered terms.
@@ -42,8 +42,8 @@ def legacy_terms(distill_output: OptConfigType = None,
         terms['decode_loss'] = dict(
             type='UnbiasedCETerm', loss_decode=copy.deepcopy(decode_loss))
     if pseudo_label is not None:
-        cfg = dict(pseudo_label)
-        criterion = cfg.pop('type', 'entropy')
+        cfg = check_pseudo_label(pseudo_label)  # the old key's own errors
+        criterion = cfg.pop('type')
         terms['pseudo_label'] = dict(
             type='PseudoLabelTerm', criterion=criterion, **cfg)
     if distill_output is not None:
