@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One call on a GPU machine without network (DESIGN §6): bring the stack up
+# One call on a GPU machine without network (docs/design.md §6): bring the stack up
 # from carried wheels, then, most important first and each stage bounded by
 # what is left of DEADLINE seconds: the speed ladder of FT / L'_D / EF+L'_D
 # on the paper's R101 (4 x 321²) with every switch on (bf16, NHWC, cuDNN

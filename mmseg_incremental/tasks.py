@@ -36,7 +36,7 @@ def _chunks(first: int, last: int, size: int) -> List[List[int]]:
     ]
 
 
-#: The task tables (DESIGN §1): ``dataset -> name -> steps``.
+#: The task tables (docs/design.md §1): ``dataset -> name -> steps``.
 TASKS: Dict[str, Dict[str, List[List[int]]]] = {
     'voc': {
         '19-1': _steps_of((0, 19), (20, 20)),

@@ -1,5 +1,5 @@
 """The incremental protocol shared by every dataset: which images and labels
-a step sees (DESIGN §1).
+a step sees (docs/design.md §1).
 
 Notation: step k learns U_k; S_{k-1} are the classes learnt before, S_k =
 S_{k-1} ∪ U_k, F_k the classes of no step so far; fg(img) = the labels of an

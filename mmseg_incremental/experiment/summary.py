@@ -1,4 +1,4 @@
-"""``D/summary.json``: the per-step metrics of an experiment (DESIGN §5).
+"""``D/summary.json``: the per-step metrics of an experiment (docs/design.md §5).
 
 .. code:: text
 

@@ -1,7 +1,7 @@
 """Each step's schedule: the user's schedule, stretched to the step.
 
 The paper trains step 0 for |S_0| * 1000 iterations at lr 1e-4 and step k
-for |U_k| * 1000 at 5e-5, both poly-decayed to 1e-6 (DESIGN §3). The
+for |U_k| * 1000 at 5e-5, both poly-decayed to 1e-6 (docs/design.md §3). The
 experiment config says this once, in ``iters_per_class``, ``lr_step0``,
 ``lr_incremental`` and ``lr_min``; its ``param_scheduler``, ``train_cfg``
 and optimizer give the *shape*. :func:`patch_schedule` keeps that shape

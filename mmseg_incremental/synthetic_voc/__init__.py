@@ -1,7 +1,7 @@
 """The embedded benchmark: a synthetic Pascal VOC dataset made from a seed.
 
 No real multi-class segmentation dataset can be installed offline, so the
-project generates one (DESIGN §7). :func:`generate_benchmark` writes a real
+project generates one (docs/design.md §7). :func:`generate_benchmark` writes a real
 VOC tree (:mod:`.voc_tree`) that mmseg's ``PascalVOCDataset`` loads
 unchanged. The 21 VOC classes keep their ids (:mod:`.voc_classes`); every
 foreground class has its own shape family, colours and texture, and four

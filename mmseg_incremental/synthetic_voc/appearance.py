@@ -81,7 +81,7 @@ PERSON_APPEARANCE = Appearance('person', 0.45, (200, 40, 40),
                                (230, 180, 140), 'person')
 # yapf: enable
 
-#: Pairs of classes that differ in a single cue (DESIGN §7).
+#: Pairs of classes that differ in a single cue (docs/design.md §7).
 LOOKALIKES: Tuple[Tuple[int, int, str], ...] = (
     (10, 17, 'texture: spots (cow) vs wool (sheep)'),
     (9, 18, 'aspect: tall (chair) vs wide (sofa)'),
