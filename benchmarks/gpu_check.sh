@@ -11,7 +11,7 @@
 # with all switches, DDP (one process) with all switches, one-image
 # validation, the remaining ladder rungs, and an eager 15-1 run.
 #
-#   here:  pip download ... -d .whl (README "GPU"), python tools/make_benchmark.py
+#   here:  pip download ... -d .whl (docs/gpu.md), python tools/make_benchmark.py
 #          data/gpu_voc --num-train 400 --num-val 100 --image-size 256
 #   there: OUT=<results> bash benchmarks/gpu_check.sh  (DEADLINE=470 s default)
 #          (results: $OUT/timeline.txt, bench_*.json, timing_*.json)
@@ -111,7 +111,7 @@ bench bf16_nhwc_graph 110 "${LADDER[@]}" "${FAST[@]}" --mmseg-loss \
 bench fp32 60 "${LADDER[@]}"
 # 3. the pipeline's per-step overhead and batched validation, fast settings
 run15 fast 150 amp=bf16 channels_last=True cuda_graph=True val_batch_size=8
-# 4. every method, everything on (README table)
+# 4. every method, everything on (docs/gpu.md table)
 bench all_fast 90 "${FAST[@]}"
 # 5. DDP (one process) with every switch, two steps; validation one image
 #    at a time (against 3); the rest of the ladder

@@ -3,7 +3,7 @@
     python tools/ablate_knobs.py --work-dir work_dirs/knobs
 
 Runs VOC-format 15-1 with L'_D and EF+L'_D, with our defaults and with each
-knob of the README's "authors' code" table alone, and prints the final
+knob of docs/methods.md's "authors' code" table alone, and prints the final
 old / new / all mIoU.
 """
 import argparse

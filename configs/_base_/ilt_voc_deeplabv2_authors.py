@@ -1,7 +1,7 @@
 # The paper's setup as the authors' code ran it (LTTM/IL-SemSegm, the code
 # behind ILT's Tables 1-4): the common VOC setup (./ilt_voc_deeplabv2.py,
 # which on its own is this plugin's flavour, "ours") with the five knobs of
-# README "The authors' code, the paper's text and our defaults" set to the
+# docs/methods.md "The authors' code, the paper's text and our defaults" set to the
 # authors' values. The paper-row configs configs/il/voc_* inherit this file;
 # configs/il/ours/voc_* inherit the common setup instead.
 _base_ = ['./ilt_voc_deeplabv2.py']
@@ -13,7 +13,7 @@ distill_resolution = 'labels'
 #     optimizer's var list is every variable): norm_eval stays True.
 # (e) The MSCOCO-pretrained DeepLab-v2 (Caffe) input and strides: BGR minus
 #     the Caffe mean, no std; stride in the first 1x1 conv of a block.
-#     Start from that model (README, "Weights in other formats"); the
+#     Start from that model (docs/gpu.md, "Weights in other formats"); the
 #     experiment refuses torchvision's ImageNet weights with this input.
 data_preprocessor = dict(
     mean=[104.008, 116.669, 122.675], std=[1.0, 1.0, 1.0], bgr_to_rgb=False)

@@ -117,7 +117,7 @@ def _check_paths(kwargs: dict) -> None:
     if root and not osp.isdir(root):
         raise FileNotFoundError(
             f'data_root {root!r} does not exist; put the dataset there (see '
-            'the README, "Real Pascal VOC and weights") or pass data_root.')
+            'docs/gpu.md, "Real Pascal VOC and weights") or pass data_root.')
 
     def join(path: str) -> str:
         return path if not path or osp.isabs(path) else osp.join(root, path)

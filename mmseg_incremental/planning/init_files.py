@@ -82,7 +82,7 @@ def init_sources(step_cfg: Config) -> Dict[str, Optional[str]]:
         if not osp.isfile(osp.expanduser(path)):
             raise FileNotFoundError(
                 f'{where}={path!r} does not exist; point it at a local '
-                'checkpoint (nothing is downloaded here; see the README, '
+                'checkpoint (nothing is downloaded here; see docs/gpu.md, '
                 '"Real Pascal VOC and weights") or set it to None to train '
                 'from random weights.')
         out[where] = f'sha256:{file_sha256(path)}'
@@ -142,7 +142,7 @@ def check_input_matches_weights(step_cfg: Config, where: str,
         f'{list(pre.get("mean", []))}, std {list(pre.get("std", []))}). '
         f'Use configs/il/ours/{name} (the paper\'s rows in this plugin\'s '
         'flavour, ImageNet input), or '
-        'start from the Caffe weights (README, "Weights in other '
+        'start from the Caffe weights (docs/gpu.md, "Weights in other '
         'formats").')
 
 
@@ -161,6 +161,6 @@ def init_message(step_cfg: Config) -> Tuple[str, int]:
     if deep:
         return (text + f' A {backbone["type"]}-{backbone["depth"]} trained '
                 'from scratch will not reach the paper\'s numbers: set '
-                'pretrained=/path/to/resnet.pth (see the README).'), \
+                'pretrained=/path/to/resnet.pth (see docs/gpu.md).'), \
             logging.WARNING
     return text, logging.INFO

@@ -1,4 +1,4 @@
-"""The authors'-code knobs one at a time (README, "The authors' code ...").
+"""The authors'-code knobs one at a time (docs/methods.md, "The authors' code ...").
 
 Each knob is the ``--cfg-options`` that switches one difference between our
 defaults and the authors' TensorFlow code (LTTM/IL-SemSegm) on; the
@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .run_methods import run_methods
 
-#: label -> cfg options (a, b, c, d, e of the README table).
+#: label -> cfg options (a, b, c, d, e of the docs/methods.md table).
 KNOBS: Dict[str, Dict] = {
     'ours (defaults)': {},
     "(a) L'_D on upsampled logits": {
