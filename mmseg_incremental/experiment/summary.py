@@ -1,11 +1,12 @@
-"""``D/summary.json``: the per-step metrics of an experiment (docs/design.md §5).
+"""``D/summary.json``: an experiment's per-step metrics (docs/design.md §5).
 
 .. code:: text
 
     {"task": "15-1", "dataset": "voc", "setting": "sequential",
      "method": "L'_D", "config": "configs/il/voc_15-1_ld.py",
-     "incremental": {"distill_output": {"type": "OutputDistillLoss", ...},
-                     "distill_feature": null, "freeze_encoder": false, ...},
+     "incremental": {"distill_terms": {"output": {
+                         "type": "OutputDistillTerm", ...}},
+                     "freeze_encoder": false, ...},
      "steps": [{"step": 0, "new_classes": [0, ..., 15],
                 "seen_classes": [0, ..., 15],
                 "metrics": {"mIoU": 71.2, "mPA": ..., "mCA": ...,

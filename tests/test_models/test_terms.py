@@ -269,3 +269,16 @@ def test_a_none_entry_drops_an_inherited_term(tmp_path):
     assert [k for k in losses if k.startswith('distill.')] == [
         'distill.loss_distill_feat'
     ]
+
+
+def test_a_misspelt_term_argument_is_an_error_when_planned():
+    from mmseg_incremental.models.segmentors import check_terms
+    check_terms(_fragment_model('plop'))  # the shipped ones pass
+    model = _fragment_model('ld')
+    model['distill_terms']['output']['loss_weigth'] = 2.0
+    with pytest.raises(TypeError, match='distill_terms.output .*loss_weigth'):
+        check_terms(model)
+    model = _fragment_model('mib')
+    model['distill_terms']['unbiased_kd']['resolution'] = 'pixels'
+    with pytest.raises(ValueError, match='distill_terms.unbiased_kd'):
+        check_terms(model)

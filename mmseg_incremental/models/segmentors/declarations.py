@@ -70,3 +70,16 @@ class ModelDeclarations:
 def model_declarations(model_cfg: Mapping) -> ModelDeclarations:
     """:class:`ModelDeclarations` of ``model_cfg``."""
     return ModelDeclarations(model_cfg)
+
+
+def check_terms(model_cfg: Mapping) -> None:
+    """Build every term of ``model_cfg`` alone, so that a misspelt or bad
+    argument (``loss_weigth=2``, ``variant='x'``) is an error when a step
+    is planned -- before step 0 trains -- and names the term."""
+    for name, cfg in model_declarations(model_cfg).terms.items():
+        try:
+            MODELS.build(dict(cfg))
+        except (TypeError, ValueError, KeyError) as error:
+            raise type(error)(
+                f'distill_terms.{name} ({cfg.get("type")}): {error}') \
+                from error

@@ -49,7 +49,9 @@ class OutputDistillTerm(DistillTerm):
                  **loss_args) -> None:
         super().__init__()
         self.loss_cfg = dict(type=loss_type, **copy.deepcopy(loss_args))
-        self.distill = None
+        # Built now to check the arguments; again in setup() with the
+        # head's ignore_index and align_corners as defaults.
+        self.distill = MODELS.build(self.loss_cfg)
 
     def setup(self, model) -> None:
         cfg = dict(self.loss_cfg)

@@ -72,6 +72,9 @@ class UnbiasedCETerm(DistillTerm):
         super().__init__()
         self.loss_decode = copy.deepcopy(loss_decode) if loss_decode \
             is not None else dict(type='UnbiasedCrossEntropyLoss')
+        for cfg in self.loss_decode if isinstance(
+                self.loss_decode, (list, tuple)) else [self.loss_decode]:
+            MODELS.build(copy.deepcopy(cfg))  # checks the arguments now
 
     def setup(self, model) -> None:
         install_decode_loss(model.decode_head, self.loss_decode,
@@ -97,7 +100,10 @@ class UnbiasedKDTerm(DistillTerm):
     def __init__(self, **loss_args) -> None:
         super().__init__()
         self.loss_args = copy.deepcopy(loss_args)
-        self.distill = None
+        # Built now to check the arguments; again in setup() with the
+        # head's align_corners as default.
+        self.distill = MODELS.build(
+            dict(type='UnbiasedDistillLoss', **self.loss_args))
 
     def setup(self, model) -> None:
         args = dict(self.loss_args)
