@@ -1,4 +1,5 @@
-"""Published numbers printed beside ours, and when they apply (docs/design.md §4).
+"""Published numbers printed beside ours, and when they apply
+(docs/design.md §4).
 
 Two sources, each measured one way:
 

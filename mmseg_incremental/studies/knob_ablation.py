@@ -1,4 +1,5 @@
-"""The authors'-code knobs one at a time (docs/methods.md, "The authors' code ...").
+"""The authors'-code knobs one at a time (docs/methods.md, "The authors'
+code ...").
 
 Each knob is the ``--cfg-options`` that switches one difference between our
 defaults and the authors' TensorFlow code (LTTM/IL-SemSegm) on; the

@@ -78,7 +78,10 @@ class KillAfterIterHook(Hook):
     def __init__(self, step_dir: str, at_iter: int) -> None:
         self.step_dir, self.at_iter = step_dir, at_iter
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         if runner.work_dir.endswith(self.step_dir) and \
                 runner.iter + 1 == self.at_iter:
@@ -96,32 +99,35 @@ incremental = dict(
 """
 
 
-def _run(config, work_dir, data_root, store, *extra, fault=None,
+def _run(config,
+         work_dir,
+         data_root,
+         store,
+         *extra,
+         fault=None,
          expect_kill=False):
     options = [
         'iters_per_class=1', 'iters_per_class_incremental=4', 'max_step=1',
-        'total_batch_size=4',
-        f'data_root={data_root}', f'step0_store={store}',
+        'total_batch_size=4', f'data_root={data_root}', f'step0_store={store}',
         'model.data_preprocessor.size=(32,32)',
         'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.interval=1'
     ]
     for key, value in (fault or {}).items():
         options.append(f'default_hooks.fault.{key}={value}')
-    proc = subprocess.run(
-        [
-            sys.executable,
-            osp.join(ROOT, 'tools', 'train_incremental.py'),
-            str(config), '--work-dir',
-            str(work_dir), *extra, '--cfg-options', *options
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join([ROOT, HERE]),
-            OMP_NUM_THREADS='1'))
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train_incremental.py'),
+        str(config), '--work-dir',
+        str(work_dir), *extra, '--cfg-options', *options
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600,
+                          env=dict(
+                              os.environ,
+                              PYTHONPATH=os.pathsep.join([ROOT, HERE]),
+                              OMP_NUM_THREADS='1'))
     output = (proc.stdout + proc.stderr)[-4000:]
     if expect_kill:
         assert proc.returncode == -signal.SIGKILL, output
@@ -162,9 +168,13 @@ def test_a_method_defined_in_a_test_file(embedded_voc, tmp_path):
 
     # SIGKILL after step 1's second iteration, then --resume.
     killed = tmp_path / 'killed'
-    _run(config, killed, embedded_voc, store,
-         fault=dict(type='KillAfterIterHook', step_dir='step_1', at_iter=2),
-         expect_kill=True)
+    _run(
+        config,
+        killed,
+        embedded_voc,
+        store,
+        fault=dict(type='KillAfterIterHook', step_dir='step_1', at_iter=2),
+        expect_kill=True)
     assert not osp.exists(killed / 'summary.json') or \
         len(_steps(killed)) < 2
     _run(config, killed, embedded_voc, store, '--resume')

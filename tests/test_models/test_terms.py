@@ -21,26 +21,22 @@ LD = dict(type='OutputDistillLoss', variant='ilt', pixel_mask='old')
 POD = dict(type='PODLoss', loss_weight=0.01, last_layer_weight=0.0005)
 #: name -> (the first version's keys, the same method as terms)
 METHODS = {
-    "L'_D+L''_D": (dict(
+    "L'_D+L''_D":
+    (dict(
         distill_output=LD,
         distill_feature=dict(type='FeatureDistillLoss', loss_weight=50.0)),
-                   dict(
-                       distill_terms=dict(
-                           output=dict(
-                               type='OutputDistillTerm',
-                               variant='ilt',
-                               pixel_mask='old'),
-                           feature=dict(
-                               type='FeatureDistillTerm',
-                               loss_weight=50.0)))),
-    "EF+L'_D": (dict(freeze_encoder=True, distill_output=LD),
-                dict(
-                    freeze_encoder=True,
-                    distill_terms=dict(
-                        output=dict(
-                            type='OutputDistillTerm',
-                            variant='ilt',
-                            pixel_mask='old')))),
+     dict(
+         distill_terms=dict(
+             output=dict(
+                 type='OutputDistillTerm', variant='ilt', pixel_mask='old'),
+             feature=dict(type='FeatureDistillTerm', loss_weight=50.0)))),
+    "EF+L'_D":
+    (dict(freeze_encoder=True, distill_output=LD),
+     dict(
+         freeze_encoder=True,
+         distill_terms=dict(
+             output=dict(
+                 type='OutputDistillTerm', variant='ilt', pixel_mask='old')))),
     'MiB': (dict(
         decode_loss=dict(type='UnbiasedCrossEntropyLoss'),
         distill_output=dict(type='UnbiasedDistillLoss', loss_weight=10.0),
@@ -48,8 +44,7 @@ METHODS = {
             dict(
                 distill_terms=dict(
                     unbiased_ce=dict(type='UnbiasedCETerm'),
-                    unbiased_kd=dict(
-                        type='UnbiasedKDTerm', loss_weight=10.0)),
+                    unbiased_kd=dict(type='UnbiasedKDTerm', loss_weight=10.0)),
                 new_class_init='background')),
     'PLOP': (dict(
         head='FCNHead',
@@ -63,8 +58,7 @@ METHODS = {
                          type='LocalPODTerm',
                          loss_weight=0.01,
                          last_layer_weight=0.0005),
-                     pseudo_label=dict(
-                         type='PseudoLabelTerm', threshold=0.5)),
+                     pseudo_label=dict(type='PseudoLabelTerm', threshold=0.5)),
                  new_class_init='background')),
 }
 
@@ -114,9 +108,9 @@ def test_terms_equal_the_first_versions_keys(tmp_path, method):
         assert grads_a.keys() == grads_b.keys() and grads_a
         for key in grads_a:
             assert torch.equal(grads_a[key], grads_b[key]), key
-    assert any(float(v) > 0 for k, v in zip(old[0][0], old[0][1])
-               if k.startswith('distill.') or 'unbiased' in k
-               or 'pseudo' in k)
+    assert any(
+        float(v) > 0 for k, v in zip(old[0][0], old[0][1])
+        if k.startswith('distill.') or 'unbiased' in k or 'pseudo' in k)
 
 
 def test_legacy_keys_become_terms_in_the_old_order():
@@ -198,14 +192,17 @@ def test_deploy_drops_what_the_declarations_name():
             load_from='x.pth'))
     deploy = deploy_config(cfg)
     assert deploy.model.to_dict() == dict(
-        type='EncoderDecoder', backbone=dict(type='ResNetV1c'),
+        type='EncoderDecoder',
+        backbone=dict(type='ResNetV1c'),
         pretrained=None)
-    assert [h['type'] for h in deploy.custom_hooks] == ['ValCudnnBenchmarkHook']
+    assert [h['type']
+            for h in deploy.custom_hooks] == ['ValCudnnBenchmarkHook']
     assert deploy.load_from is None
 
 
 @MODELS.register_module(force=True)
 class _TermWithWeights(DistillTerm):
+
     def __init__(self):
         super().__init__()
         self.scale = nn.Parameter(torch.ones(1))
@@ -266,9 +263,8 @@ def test_a_none_entry_drops_an_inherited_term(tmp_path):
     assert list(model.distill_terms) == ['feature']
     data = model.data_preprocessor(make_batch(6), True)
     losses = model.loss(data['inputs'], data['data_samples'])
-    assert [k for k in losses if k.startswith('distill.')] == [
-        'distill.loss_distill_feat'
-    ]
+    assert [k for k in losses
+            if k.startswith('distill.')] == ['distill.loss_distill_feat']
 
 
 def test_a_misspelt_term_argument_is_an_error_when_planned():

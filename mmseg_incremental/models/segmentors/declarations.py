@@ -23,10 +23,10 @@ class ModelDeclarations:
         cls = MODELS.get(kind) if isinstance(kind, str) else kind
         if not (isinstance(cls, type)
                 and issubclass(cls, IncrementalEncoderDecoder)):
-            legacy = any(model_cfg.get(k) is not None
-                         for k in LEGACY_TERM_KEYS)
-            cls = MODELS.get('DistillEncoderDecoder' if legacy else
-                             'IncrementalEncoderDecoder')
+            legacy = any(
+                model_cfg.get(k) is not None for k in LEGACY_TERM_KEYS)
+            cls = MODELS.get('DistillEncoderDecoder'
+                             if legacy else 'IncrementalEncoderDecoder')
         self.segmentor = cls
         self.terms = cls.term_configs(model_cfg)
         self.term_classes = {
@@ -57,8 +57,8 @@ class ModelDeclarations:
         for the old keys, ``distill_output`` itself."""
         out = []
         terms = model_cfg.get('distill_terms') or {}
-        items = terms.items() if isinstance(terms, Mapping) else enumerate(
-            terms)
+        items = terms.items() if isinstance(terms,
+                                            Mapping) else enumerate(terms)
         for _, cfg in items:
             if cfg is not None and term_class(cfg).has_resolution:
                 out.append(cfg)

@@ -3,16 +3,20 @@
 Configs written before methods became terms keep working: the loss keys
 become terms, everything else is :class:`IncrementalEncoderDecoder`'s.
 
-=========================================  ===================================
-old key                                    term (``distill_terms`` entry)
-=========================================  ===================================
-``distill_output=dict(type='OutputDistillLoss', ...)``  ``output: OutputDistillTerm``
-``distill_output=dict(type='UnbiasedDistillLoss', ...)``  ``output: UnbiasedKDTerm``
-``distill_feature=dict(...)``              ``feature: FeatureDistillTerm``
-``decode_loss=dict(...)``                  ``decode_loss: UnbiasedCETerm``
-``distill_pod=dict(...)``                  ``pod: LocalPODTerm``
-``pseudo_label=dict(type='entropy', ...)``  ``pseudo_label: PseudoLabelTerm``
-=========================================  ===================================
+================================  ====================================
+old key                           term (a ``distill_terms`` entry)
+================================  ====================================
+``distill_output`` (L'_D)         ``output``: ``OutputDistillTerm``
+``distill_output`` (MiB's KD)     ``output``: ``UnbiasedKDTerm``
+``distill_feature``               ``feature``: ``FeatureDistillTerm``
+``decode_loss``                   ``decode_loss``: ``UnbiasedCETerm``
+``distill_pod``                   ``pod``: ``LocalPODTerm``
+``pseudo_label``                  ``pseudo_label``: ``PseudoLabelTerm``
+================================  ====================================
+
+``distill_output`` becomes ``UnbiasedKDTerm`` when its type is
+``UnbiasedDistillLoss``, else ``OutputDistillTerm`` with that loss type;
+``pseudo_label``'s ``type`` becomes the term's ``criterion``.
 """
 import copy
 from typing import Dict, Optional
@@ -91,9 +95,7 @@ class DistillEncoderDecoder(IncrementalEncoderDecoder):
 
     @classmethod
     def term_configs(cls, model_cfg) -> Dict[str, dict]:
-        terms = legacy_terms(
-            **{k: model_cfg.get(k)
-               for k in LEGACY_TERM_KEYS})
+        terms = legacy_terms(**{k: model_cfg.get(k) for k in LEGACY_TERM_KEYS})
         terms.update(super().term_configs(model_cfg))
         return terms
 

@@ -265,9 +265,10 @@ class IncrementalEncoderDecoder(EncoderDecoder):
                 module.requires_grad_(False)
             self.train(self.training)
         self.num_seen_classes = self._seen_classes(num_seen_classes, classes)
-        self.distill_terms = nn.ModuleDict(
-            {key: MODELS.build(cfg)
-             for key, cfg in terms.items()})
+        self.distill_terms = nn.ModuleDict({
+            key: MODELS.build(cfg)
+            for key, cfg in terms.items()
+        })
         for term in self.distill_terms.values():
             term.setup(self)
             if any(True for _ in term.state_dict()):
@@ -277,8 +278,8 @@ class IncrementalEncoderDecoder(EncoderDecoder):
         self._needs = _union(classes.values(), 'teacher_needs')
         self._student_needs = _union(classes.values(), 'student_needs')
         self._decode_term = next(
-            (t for t in self.distill_terms.values()
-             if t.replaces_decode_loss), None)
+            (t for t in self.distill_terms.values() if t.replaces_decode_loss),
+            None)
 
     # --- construction ------------------------------------------------------
     def _load_teacher(self, teacher_cfg: dict, checkpoint: str,
@@ -439,8 +440,8 @@ class IncrementalEncoderDecoder(EncoderDecoder):
             if not taught:
                 batch = batch._replace(teacher=self.teacher_outputs(batch))
                 taught = True
-            losses = add_prefix(self._decode_term.decode_loss(self, batch),
-                                'decode')
+            losses = add_prefix(
+                self._decode_term.decode_loss(self, batch), 'decode')
         else:
             losses = add_prefix(
                 head_loss_by_feat(self.decode_head, seg_logits, data_samples),
@@ -495,8 +496,7 @@ class IncrementalEncoderDecoder(EncoderDecoder):
         if self.teacher_cache is not None:
             return TeacherOutputs(
                 None,
-                self._cached_teacher_logits(inputs, feats,
-                                            batch.data_samples))
+                self._cached_teacher_logits(inputs, feats, batch.data_samples))
         needs = self._needs
         if 'stages' in needs and self.with_neck:
             teacher_stages, teacher_feats = self._teacher_encoder(
@@ -518,8 +518,8 @@ class IncrementalEncoderDecoder(EncoderDecoder):
         features: EF and bit-identical parameters and buffers."""
         if not self.freeze_encoder:
             return False
-        shared, fresh = self._guard.shared(
-            self._encoder_modules(), self._encoder_modules(self.teacher))
+        shared, fresh = self._guard.shared(self._encoder_modules(),
+                                           self._encoder_modules(self.teacher))
         if fresh and not shared:
             print_log(
                 'EF: the frozen encoder differs from the teacher\'s '

@@ -131,9 +131,10 @@ class DistillTerm(nn.Module):
             'does not implement decode_loss().')
 
     def extra_repr(self) -> str:
-        return ', '.join(f'{k}={sorted(v)}' for k, v in (
-            ('teacher_needs', self.teacher_needs),
-            ('student_needs', self.student_needs)) if v)
+        return ', '.join(f'{k}={sorted(v)}'
+                         for k, v in (('teacher_needs', self.teacher_needs),
+                                      ('student_needs', self.student_needs))
+                         if v)
 
 
 def term_class(cfg: ConfigType) -> type:

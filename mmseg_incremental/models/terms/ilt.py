@@ -45,7 +45,8 @@ class OutputDistillTerm(DistillTerm):
     teacher_needs = frozenset({'logits'})
     has_resolution = True
 
-    def __init__(self, loss_type: str = 'OutputDistillLoss',
+    def __init__(self,
+                 loss_type: str = 'OutputDistillLoss',
                  **loss_args) -> None:
         super().__init__()
         self.loss_cfg = dict(type=loss_type, **copy.deepcopy(loss_args))
@@ -91,7 +92,8 @@ class FeatureDistillTerm(DistillTerm):
 
     teacher_needs = frozenset({'feats'})
 
-    def __init__(self, loss_type: str = 'FeatureDistillLoss',
+    def __init__(self,
+                 loss_type: str = 'FeatureDistillLoss',
                  **loss_args) -> None:
         super().__init__()
         self.distill = MODELS.build(
@@ -111,6 +113,6 @@ class FeatureDistillTerm(DistillTerm):
             student, old = [student], [old]
         return {
             self.distill.loss_name:
-            sum(self.distill(s, t) for s, t in zip(student, old)) /
-            len(student)
+            sum(self.distill(s, t)
+                for s, t in zip(student, old)) / len(student)
         }

@@ -66,9 +66,9 @@ class UnbiasedCETerm(DistillTerm):
             C_old.
     """
 
-    def __init__(self,
-                 loss_decode: Optional[Union[dict, List[dict]]] = None
-                 ) -> None:
+    def __init__(
+            self,
+            loss_decode: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__()
         self.loss_decode = copy.deepcopy(loss_decode) if loss_decode \
             is not None else dict(type='UnbiasedCrossEntropyLoss')

@@ -23,9 +23,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from ..decode_heads.loss_by_feat import (decode_loss_by_feat,
                                          has_mmseg_loss_by_feat)
-from ..utils.pseudo_label import (MEDIAN_RULES, PLOP_NUM_BINS,
-                                  PLOP_THRESHOLD, plop_entropy_thresholds,
-                                  plop_pseudo_label)
+from ..utils.pseudo_label import (MEDIAN_RULES, PLOP_NUM_BINS, PLOP_THRESHOLD,
+                                  plop_entropy_thresholds, plop_pseudo_label)
 from ..utils.stages import request_all_stages, upsample_to
 from .base import DistillBatch, DistillTerm
 
@@ -81,8 +80,7 @@ class LocalPODTerm(DistillTerm):
                 student,
                 old,
                 num_classes=model.num_seen_classes,
-                num_new_classes=model.num_seen_classes -
-                model.num_old_classes)
+                num_new_classes=model.num_seen_classes - model.num_old_classes)
         return {self.distill.loss_name: value}
 
 
@@ -210,9 +208,8 @@ class PseudoLabelTerm(DistillTerm):
         return losses
 
     @torch.no_grad()
-    def fit_thresholds(
-            self, model,
-            batches: Iterable[Tuple[Tensor, SampleList]]) -> Tensor:
+    def fit_thresholds(self, model,
+                       batches: Iterable[Tuple[Tensor, SampleList]]) -> Tensor:
         """PLOP's per-class entropy thresholds of this step, from the
         teacher over ``batches`` of preprocessed ``(inputs,
         data_samples)`` (the step's training images, their augmentation

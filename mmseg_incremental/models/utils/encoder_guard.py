@@ -5,6 +5,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+
 def same_state(a: nn.Module, b: nn.Module) -> bool:
     """Whether two modules hold bit-identical parameters and buffers (one
     device sync for all tensors)."""

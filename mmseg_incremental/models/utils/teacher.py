@@ -3,7 +3,7 @@ student's, its checkpoint, and its low-precision copy for autocast."""
 import copy
 import os.path as osp
 import re
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -66,7 +66,7 @@ def read_state_dict(filename: str) -> Dict[str, Tensor]:
 
 
 def low_precision_copy(teacher: nn.Module, dtype: torch.dtype,
-                        channels_last: bool) -> nn.Module:
+                       channels_last: bool) -> nn.Module:
     """A copy of the frozen teacher whose conv/linear weights are already
     in ``dtype``, which autocast then uses as they are."""
     teacher = copy.deepcopy(teacher)
