@@ -285,9 +285,8 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
         for m, v in clock.items()
     }
     if args.profile:
-        for method in ('FT', "EF+L'_D"):
-            if method in steps:
-                profile_step(steps[method], method, args)
+        for method in steps:
+            profile_step(steps[method], method, args)
     queue.put(({
         m: statistics.median(v)
         for m, v in times.items()
@@ -471,7 +470,7 @@ def main() -> None:
         'loss_by_feat (its host syncs), as "<method>' + MMSEG_LOSS + '"')
     parser.add_argument(
         '--profile',
-        help='folder for a torch.profiler table of FT and EF+L\'_D')
+        help='folder for a torch.profiler table of each timed method')
     args = parser.parse_args()
     if 'FT' not in args.methods:
         args.methods.insert(0, 'FT')
