@@ -1,8 +1,8 @@
 """Is the embedded benchmark learnable, and not trivially so?
 
 Trains a small conv net (a stride-8 encoder with a stride-2 skip, 0.26 M
-parameters) jointly on all 21 classes of the embedded benchmark (docs/design.md §7)
-with plain PyTorch (no mmseg model or runner): 1,200 iterations of batch
+parameters) jointly on all 21 classes of the embedded benchmark (docs/design.md
+§7) with plain PyTorch (no mmseg model or runner): 1,200 iterations of batch
 16, or fewer when they would not fit the wall-clock budget. Then prints the val
 mIoU, the per-class IoU and how often each look-alike pair is confused. The
 benchmark is generated first when ``--data-root`` holds none.
@@ -12,7 +12,8 @@ benchmark is generated first when ``--data-root`` holds none.
     python benchmarks/check_benchmark_learnability.py [--data-root D]
         [--iters 1200] [--budget 170] [--threads 2]
 
-docs/design.md §7 asks for >= 60% mIoU within a few CPU minutes and well below 100%.
+docs/design.md §7 asks for >= 60% mIoU within a few CPU minutes and well
+below 100%.
 """
 import argparse
 import os.path as osp
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmseg_incremental.synthetic_voc import (LOOKALIKES, VOC_CLASSES,
-                                         generate_benchmark)
+                                             generate_benchmark)
 
 
 def load_split(root: str, split: str) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ import argparse
 import time
 
 from mmseg_incremental.synthetic_voc import (VOC_CLASSES, generate_benchmark,
-                                         mask_paths)
+                                             mask_paths)
 from mmseg_incremental.datasets import keep_mask, load_class_presence
 from mmseg_incremental.tasks import get_task
 

@@ -18,7 +18,7 @@ import os.path as osp
 
 from mmseg_incremental.synthetic_voc import generate_benchmark
 from mmseg_incremental.studies.pretrain import (add_benchmark_arguments,
-                                                   benchmark_options)
+                                                benchmark_options)
 from mmseg_incremental.studies.run_methods import run_methods
 from mmseg_incremental.reporting import compare_runs, write_report
 

@@ -5,8 +5,14 @@
     python tools/train_incremental.py CONFIG --check-splits
     python tools/train_incremental.py CONFIG --dry-run
     python tools/train_incremental.py CONFIG --dry-run --time-from D_OLD
+    python tools/train_incremental.py CONFIG --dry-run \
+        --cfg-options iters_per_class=10 data_root=/data/voc
     torchrun --nproc_per_node 4 tools/train_incremental.py CONFIG \
         --launcher pytorch
+
+The experiment's settings (docs/settings.md) are checked before anything
+runs: a misspelt setting or a value it does not allow stops the tool with
+one error line.
 """
 import argparse
 import os
@@ -17,6 +23,7 @@ from mmengine.config import DictAction
 
 from mmseg_incremental.experiment import (IncrementalExperiment, check_splits,
                                           describe_plan, init_distributed)
+from mmseg_incremental.planning import check_settings
 from mmseg_incremental.reporting import write_report
 from mmseg_incremental.utils import load_config
 
@@ -34,7 +41,8 @@ def parse_args() -> argparse.Namespace:
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config keys, e.g. iters_per_class=10')
+        help='override config keys, e.g. iters_per_class=10 (the '
+        'settings: docs/settings.md)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -48,9 +56,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--dry-run',
         action='store_true',
-        help='print each step\'s classes, image counts, iterations, lr, '
-        'batch, teacher, init and (from a previous run) training time, and '
-        'exit (no training)')
+        help='print every setting (value and source), each step\'s classes, '
+        'image counts, iterations, lr, batch, teacher, init and (from a '
+        'previous run) training time, and exit (no training)')
     parser.add_argument(
         '--time-from',
         metavar='WORK_DIR',
@@ -71,9 +79,17 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config)
+    cli_keys = tuple(args.cfg_options or {})
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
+    try:
+        check_settings(cfg, cli_keys)
+    except ValueError as err:  # before anything runs or is written
+        for line in str(err).splitlines():
+            print(
+                f'{osp.basename(sys.argv[0])}: error: {line}', file=sys.stderr)
+        sys.exit(1)
     if args.check_splits:
         text, ok = check_splits(cfg)
         print(text)
@@ -82,7 +98,9 @@ def main() -> None:
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
     if args.dry_run:
-        print(describe_plan(cfg, osp.abspath(work_dir), args.time_from))
+        print(
+            describe_plan(cfg, osp.abspath(work_dir), args.time_from,
+                          cli_keys))
         return
     init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
     IncrementalExperiment(

@@ -7,15 +7,20 @@ With a previous run's logs (``--time-from D'``, or the work dir itself when
 it holds a run), each step also gets its training time: its iterations x
 the seconds per iteration mmengine logged there (:mod:`.timing`); else
 ``time unknown (no previous run)``.
+
+Every setting (:data:`~mmseg_incremental.planning.SETTINGS`) is listed
+first with its value and where it came from: ``default``, ``config`` (the
+config file or its bases) or ``--cfg-options``.
 """
 import os.path as osp
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from mmengine.config import Config
 from mmengine.dist import get_world_size
 
-from ..planning import (build_step_config, experiment_task, init_message,
-                        step_iters, total_batch)
+from ..planning import (build_step_config, check_settings, experiment_task,
+                        init_message, list_steps, setting_sources, step_iters,
+                        total_batch)
 from ..engine.hooks.experiment_progress_hook import format_duration
 from .check_splits import step_dataset
 from .timing import recorded_times, seconds_per_iter
@@ -49,11 +54,31 @@ def _time_line(iters: int, step: int, times: dict) -> str:
             f'iterations x {per_iter:.4g} s/iter{source})')
 
 
+def settings_lines(cfg: Config,
+                   cli_keys: Optional[Iterable[str]] = None) -> List[str]:
+    """``  name = value (source)`` for every setting, in the order of
+    :data:`~mmseg_incremental.planning.SETTINGS`.
+
+    Args:
+        cfg (Config): The experiment config (``--cfg-options`` merged).
+        cli_keys (Iterable[str]): The ``--cfg-options`` keys.
+    """
+    cli_keys = tuple(cli_keys or ())
+    values = check_settings(cfg, cli_keys)
+    sources = setting_sources(cfg, cli_keys)
+    return [
+        f'  {name} = {value!r} ({sources[name]})'
+        for name, value in values.items()
+    ]
+
+
 def describe_plan(cfg: Config,
                   work_dir: str,
-                  time_from: Optional[str] = None) -> str:
-    """One block of lines per step: classes, images, schedule, teacher,
-    training time; then the total time and where the metrics go.
+                  time_from: Optional[str] = None,
+                  cli_keys: Optional[Iterable[str]] = None) -> str:
+    """The settings (value and source); then one block of lines per step:
+    classes, images, schedule, teacher, training time; then the total time
+    and where the metrics go.
 
     Args:
         cfg (Config): The experiment config.
@@ -61,19 +86,24 @@ def describe_plan(cfg: Config,
         time_from (str, optional): The work dir of a previous run (finished
             or not) whose logged seconds per iteration estimate the times.
             Defaults to None: ``work_dir``, if it holds a run.
+        cli_keys (Iterable[str]): The ``--cfg-options`` keys merged into
+            ``cfg`` (their settings' source is ``--cfg-options``).
+            Defaults to None.
     """
+    cli_keys = tuple(cli_keys or ())
+    settings = settings_lines(cfg, cli_keys)  # checks them all first
+    values = check_settings(cfg, cli_keys)
     task = experiment_task(cfg)
     world = get_world_size()
     times = recorded_times(time_from or work_dir)
     total = 0.0
     lines: List[str] = [
         f'{task.dataset} {task.name}: {task.num_steps} steps, method '
-        f'{cfg.get("method", "?")}, setting '
-        f'{cfg.get("setting", "sequential")}, evaluation '
-        f'{cfg.get("eval_protocol", "seen_only")}, work dir {work_dir}'
-    ]
-    last = cfg.get('max_step', task.num_steps - 1)
-    for step in range(last + 1):
+        f'{values["method"] or "?"}, setting {values["setting"]}, '
+        f'evaluation {values["eval_protocol"]}, work dir {work_dir}',
+        'settings (value, source):'
+    ] + settings
+    for step in list_steps(cfg):
         teacher = step and osp.join(
             work_dir, f'step_{step - 1}',
             f'iter_{step_iters(cfg, task, step - 1)}.pth')

@@ -42,10 +42,10 @@ from ..engine.hooks.experiment_progress_hook import (fixed_overhead,
 from ..planning import (build_step_config, deploy_config,
                         experiment_fingerprint_source, experiment_task,
                         fingerprint, init_message, list_steps,
-                        step0_fingerprint_source, step_iters)
+                        setting_value, step0_fingerprint_source, step_iters)
 from .dataloader_workers import shutdown_runner_workers
 from .resume import find_resume_checkpoint
-from .step0_store import WAIT_TIMEOUT_S, Step0Store
+from .step0_store import Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
 from .visualizer import (check_vis_backends, experiment_visualizer,
                          log_step_metrics, unique_visualizer)
@@ -125,11 +125,10 @@ class IncrementalExperiment:
         self.resume = resume
         self.on_summary = on_summary
         self.task = experiment_task(cfg)
-        store = cfg.get('step0_store') or osp.join(
+        store = setting_value(cfg, 'step0_store') or osp.join(
             osp.dirname(self.work_dir), 'step0_store')
         self.store = Step0Store(store)
-        self.store_timeout = float(
-            cfg.get('step0_store_timeout', WAIT_TIMEOUT_S))
+        self.store_timeout = float(setting_value(cfg, 'step0_store_timeout'))
         self.steps: List[dict] = []
         # Progress (ExperimentProgressHook, set by run()): every step's
         # iterations, the start, and the wall time and number of the

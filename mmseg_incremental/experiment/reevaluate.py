@@ -1,8 +1,8 @@
 """Evaluate finished steps again under another protocol, without training.
 
 Protocols disagree across papers (ILT keeps only images of seen classes,
-MiB ignores unseen pixels, PLOP counts them as background; docs/design.md §1), so a
-finished experiment can be scored under each: every chosen step's
+MiB ignores unseen pixels, PLOP counts them as background; docs/design.md
+§1), so a finished experiment can be scored under each: every chosen step's
 ``deploy_config.py`` (M_k alone) is evaluated on the step's validation
 split under ``eval_protocol``, from the step's own checkpoint. The result
 goes to ``D/eval_<protocol>/summary.json`` (same schema, its

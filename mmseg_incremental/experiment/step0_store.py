@@ -32,12 +32,14 @@ from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.logging import print_log
 
 from ..planning.plan import _plain, fingerprint
+from ..planning.settings import SETTINGS_BY_NAME
 from ..utils.atomic_io import atomic_path
 from .process_lock import ProcessLock
 from .work_dir_lock import check_writable
 
-#: How long an experiment waits for another one's M_0 (seconds).
-WAIT_TIMEOUT_S = 24 * 3600.0
+#: How long an experiment waits for another one's M_0 (seconds): the
+#: ``step0_store_timeout`` setting's default.
+WAIT_TIMEOUT_S = SETTINGS_BY_NAME['step0_store_timeout'].default
 
 
 class Step0Store:

@@ -1,40 +1,26 @@
 """Turn an incremental experiment config into the config of each step.
 
 An experiment config is an ordinary mmseg config for step 0 (it trains M_0
-with mmseg's stock ``tools/train.py``) plus a few top-level scalars:
+with mmseg's stock ``tools/train.py``) plus top-level settings, e.g.
 
 .. code:: python
 
     task = '15-1'                 # or dict(steps=[[0, ...], [...]])
-    setting = 'sequential'        # training split rule
-    eval_protocol = 'seen_only'   # validation split rule
     iters_per_class = 1000        # step 0: |S_0| * it, step k: |U_k| * it
-    iters_per_class_incremental = None  # k >= 1 (None: iters_per_class)
-    lr_step0 = 1e-4               # poly (power 0.9) down to lr_min
-    lr_incremental = 5e-5
-    lr_min = 1e-6
-    lr_decay_horizon = 1.0        # k >= 1: the poly spans this x the step
-    classifier = 'grow'           # |S_k| outputs; 'fixed': all from step 0
-    distill_resolution = None     # L'_D at 'logits' or 'labels' resolution
-                                  # (None: the loss config's own)
-    amp = None                    # mixed precision: 'bf16', 'fp16', 'auto'
-    channels_last = False         # NHWC layout (ChannelsLastHook)
-    cuda_graph = False            # encoders replayed from CUDA graphs
-    val_batch_size = 1            # whole images per validation batch
-    incremental = dict(           # DistillEncoderDecoder args for k >= 1
-        distill_output=None, distill_feature=None,
-        freeze_encoder=False, new_class_init='default',
-        teacher_cache=None)       # dict(): replay M_{k-1}'s logits
+    incremental = dict(           # the segmentor's arguments for k >= 1
+        distill_terms=dict(output=dict(type='OutputDistillTerm')))
     method = "L'_D"               # the name reports print
 
-and the mmseg-style scalars ``data_root``, ``crop_size``, ``pretrained``
-and ``total_batch_size``, which :mod:`.scalars` applies where they belong.
+:mod:`.settings` declares every setting once (type, default, allowed
+values; ``docs/settings.md``) and checks them (:func:`check_settings`);
+the mmseg-style ``data_root``, ``crop_size``, ``pretrained`` and
+``total_batch_size`` are applied where they belong by :mod:`.scalars`.
 
 :func:`build_step_config` derives step k from it: the datasets' ``task`` /
 ``step`` / ``setting`` / ``eval_protocol``, the classifier size |S_k|, the
-schedule (DESIGN §3) and, for k >= 1, a :class:`DistillEncoderDecoder` whose
-teacher is M_{k-1}'s checkpoint. Every step config is a plain mmengine
-config, so it also runs under mmseg's ``tools/train.py``.
+schedule (docs/design.md §3) and, for k >= 1, the method's incremental
+segmentor whose teacher is M_{k-1}'s checkpoint. Every step config is a
+plain mmengine config, so it also runs under mmseg's ``tools/train.py``.
 """
 import copy
 import hashlib
@@ -54,32 +40,12 @@ from .schedule import patch_schedule
 from .scalars import (apply_amp, apply_crop_size, apply_data_root,
                       apply_pretrained, apply_teacher_cache, apply_total_batch,
                       apply_val_batch_size, total_batch)
-
-#: Top-level keys of an experiment config that are not mmengine's.
-EXPERIMENT_KEYS = ('task', 'setting', 'eval_protocol', 'iters_per_class',
-                   'lr_step0', 'lr_incremental', 'lr_min', 'incremental',
-                   'step0_store', 'step0_store_timeout', 'max_step', 'method',
-                   'lr_decay_horizon', 'classifier',
-                   'iters_per_class_incremental', 'distill_resolution', 'amp',
-                   'channels_last', 'cuda_graph', 'val_batch_size')
-_DEFAULTS = dict(
-    setting='sequential',
-    eval_protocol='seen_only',
-    iters_per_class=1000,
-    lr_step0=1e-4,
-    lr_incremental=5e-5,
-    lr_min=1e-6,
-    lr_decay_horizon=1.0,
-    classifier='grow',
-    amp=None,
-    channels_last=False,
-    cuda_graph=False,
-    val_batch_size=1,
-    incremental=dict())
+from .settings import EXPERIMENT_KEYS, check_settings, setting_value
 
 
 def _get(cfg: Config, key: str):
-    return cfg.get(key, copy.deepcopy(_DEFAULTS.get(key)))
+    """The config's value of setting ``key``, else its declared default."""
+    return setting_value(cfg, key)
 
 
 def iter_incremental_datasets(cfg: dict) -> Iterator[dict]:
@@ -100,10 +66,12 @@ def iter_incremental_datasets(cfg: dict) -> Iterator[dict]:
 
 
 def experiment_task(cfg: Config) -> IncrementalTask:
-    """The task of an experiment config (dataset name from its dataset)."""
-    if 'task' not in cfg:
-        raise ValueError('The config has no top-level `task`; add e.g. '
-                         "task = '15-1' (see configs/il/).")
+    """The task of an experiment config (dataset name from its dataset).
+
+    The experiment calls this first: the settings are checked here
+    (:func:`check_settings`), before anything is written.
+    """
+    check_settings(cfg)
     found = list(iter_incremental_datasets(cfg.get('train_dataloader', {})))
     if not found:
         raise ValueError(
@@ -153,6 +121,7 @@ def build_step_config(cfg: Config,
         benchmarking of validation's many image shapes) unless the
         experiment config lists one already.
     """
+    values = check_settings(cfg)
     task = experiment_task(cfg)
     task.new_classes(step)  # validates
     step_cfg = Config(copy.deepcopy(cfg.to_dict()), filename=cfg.filename)
@@ -164,7 +133,7 @@ def build_step_config(cfg: Config,
         # M_k starts from M_{k-1} (the teacher); a load_from would make
         # the Runner overwrite it after the student was filled.
         step_cfg.load_from = None
-    _set_datasets(step_cfg, cfg, step)
+    _set_datasets(step_cfg, values, step)
     apply_crop_size(step_cfg)
     apply_pretrained(step_cfg, step)
     apply_total_batch(step_cfg,
@@ -174,24 +143,24 @@ def build_step_config(cfg: Config,
         task,
         step,
         teacher_checkpoint,
-        classifier=_get(cfg, 'classifier'),
-        incremental=_plain(_get(cfg, 'incremental')),
-        distill_resolution=_get(cfg, 'distill_resolution'))
+        classifier=values['classifier'],
+        incremental=_plain(values['incremental']),
+        distill_resolution=values['distill_resolution'])
     apply_teacher_cache(
         step_cfg,
         list(iter_incremental_datasets(step_cfg.get('train_dataloader', {}))))
-    apply_amp(step_cfg, _get(cfg, 'amp'))
+    apply_amp(step_cfg, values['amp'])
     # How the step runs, not what it learns: no part of any fingerprint.
-    if _get(cfg, 'channels_last'):
+    if values['channels_last']:
         add_hook(step_cfg, dict(type='ChannelsLastHook'))
-    if _get(cfg, 'cuda_graph'):
+    if values['cuda_graph']:
         if step_cfg.get('launcher', 'none') != 'none':
             raise ValueError(CUDA_GRAPH_DISTRIBUTED)
         add_hook(step_cfg, dict(type='CudaGraphHook'))
     # Whole-image validation of many shapes without cuDNN benchmarking
     # each (training keeps it); a user's own one is kept as given.
     add_hook(step_cfg, dict(type='ValCudnnBenchmarkHook'))
-    apply_val_batch_size(step_cfg, _get(cfg, 'val_batch_size'))
+    apply_val_batch_size(step_cfg, values['val_batch_size'])
     # No host sync per training iteration (on a GPU): batches copied
     # non-blocking, each iteration's losses logged one iteration late.
     add_hook(step_cfg, dict(type='NonBlockingCopyHook'))
@@ -200,12 +169,12 @@ def build_step_config(cfg: Config,
                              dict(type='DeferredRuntimeInfoHook'))
     step_cfg.default_hooks = default_hooks
     iters = step_iters(cfg, task, step)
-    horizon = 1.0 if step == 0 else float(_get(cfg, 'lr_decay_horizon'))
+    horizon = 1.0 if step == 0 else float(values['lr_decay_horizon'])
     patch_schedule(
         step_cfg,
         iters=iters,
-        lr=_get(cfg, 'lr_step0') if step == 0 else _get(cfg, 'lr_incremental'),
-        lr_min=_get(cfg, 'lr_min'),
+        lr=values['lr_step0'] if step == 0 else values['lr_incremental'],
+        lr_min=values['lr_min'],
         horizon=round(horizon * iters))
     if step_cfg.get('launcher', 'none') != 'none' and \
             not torch.cuda.is_available():
@@ -215,19 +184,19 @@ def build_step_config(cfg: Config,
     return step_cfg
 
 
-def _set_datasets(step_cfg: Config, cfg: Config, step: int) -> None:
+def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
     """Task, step, setting (train) / protocol (val, test), data_root."""
     found = []
     for split in ('train', 'val', 'test'):
         for ds in iter_incremental_datasets(
                 step_cfg.get(f'{split}_dataloader', {})):
-            ds['task'] = _plain(cfg['task'])
+            ds['task'] = _plain(values['task'])
             ds['step'] = step
             if split == 'train':
-                ds['setting'] = _get(cfg, 'setting')
+                ds['setting'] = values['setting']
             else:
-                ds['eval_protocol'] = _get(cfg, 'eval_protocol')
-            found.append(ds)
+                ds['eval_protocol'] = values['eval_protocol']
+            found.append((f'{split}_dataloader', ds))
     apply_data_root(step_cfg, found)
 
 
@@ -283,7 +252,7 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
 def list_steps(cfg: Config) -> List[int]:
     """Steps an experiment runs: 0..K-1, or 0..``max_step`` if set."""
     num_steps = experiment_task(cfg).num_steps
-    last = cfg.get('max_step')
+    last = _get(cfg, 'max_step')
     if last is None:
         return list(range(num_steps))
     if not 0 <= last < num_steps:

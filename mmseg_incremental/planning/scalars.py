@@ -7,8 +7,10 @@ that the base built from it. The experiment applies these scalars to every
 step config instead:
 
 ===================  =====================================================
-``data_root``        every incremental dataset of every split (None: keep
-                     each dataset's own ``data_root``)
+``data_root``        every incremental dataset of every split whose
+                     ``data_root`` is the config's top-level default or
+                     unset; a dataset's own value is kept
+                     (:func:`apply_data_root`; None: keep every dataset's)
 ``crop_size``        every ``crop_size`` of the training pipeline
                      (``RandomCrop``) and the preprocessor's padding size
 ``pretrained``       ``model.pretrained`` of step 0 (later steps start from
@@ -33,10 +35,14 @@ needs on the training datasets (:func:`apply_teacher_cache`).
 
 Replaced values are logged; contradictions that have no safe reading
 (``pretrained`` set twice, a batch that W does not divide) raise.
+:mod:`.settings` declares the scalars' types and defaults.
 """
+import ast
+import functools
 import logging
+import os
 import os.path as osp
-from typing import Iterator, List, Optional
+from typing import FrozenSet, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -66,16 +72,107 @@ def _pipelines(cfg) -> Iterator[list]:
             yield from _pipelines(item)
 
 
-def apply_data_root(step_cfg: Config, datasets: List[dict]) -> None:
-    """Set every incremental dataset's ``data_root`` to the experiment's."""
+def _own_data_root(path: str) -> Optional[str]:
+    """The ``data_root`` that the config file ``path`` itself assigns at
+    top level (None if it assigns none)."""
+    if not path.endswith('.py'):
+        try:
+            return Config.fromfile(path).get('data_root')
+        except Exception:  # not a config mmengine reads alone
+            return None
+    with open(path, encoding='utf-8') as f:
+        body = ast.parse(f.read()).body
+    nodes = [
+        node.value for node in body if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == 'data_root'
+            for t in node.targets)
+    ]
+    if not nodes:
+        return None
+    try:
+        value = ast.literal_eval(nodes[-1])
+        if not isinstance(value, str) or '{{' not in value:
+            return value
+    except (ValueError, TypeError, SyntaxError):  # an expression: mmengine
+        pass
+    try:
+        return Config.fromfile(path).get('data_root')
+    except Exception:  # a base that reads its siblings' variables
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _chain_data_roots(filename: str, mtime_ns: int) -> FrozenSet[str]:
+    roots, todo, seen = set(), [filename], set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not osp.isfile(path):
+            continue
+        seen.add(path)
+        value = _own_data_root(path)
+        if isinstance(value, str):
+            roots.add(value)
+        try:  # the bases as mmengine resolves them (pkg:: included)
+            todo += [
+                Config._get_cfg_path(base, path)[0]
+                for base in Config._get_base_files(path)
+            ]
+        except Exception:  # unresolvable: loading the config said so
+            continue
+    return frozenset(roots)
+
+
+def config_data_roots(filename: Optional[str]) -> FrozenSet[str]:
+    """The top-level ``data_root`` values that the config file and each of
+    its ``_base_`` files assign (as written, before any override): the
+    defaults that the datasets of those files were built from."""
+    if not filename or not osp.isfile(filename):
+        return frozenset()
+    filename = osp.abspath(filename)
+    return _chain_data_roots(filename, os.stat(filename).st_mtime_ns)
+
+
+def apply_data_root(step_cfg: Config, datasets: List[Tuple[str,
+                                                           dict]]) -> None:
+    """Point the incremental datasets that follow the top-level
+    ``data_root`` at its value.
+
+    mmengine evaluates a base before its child, so a dataset written as
+    ``data_root=data_root`` in a base keeps the base's value when a leaf
+    or ``--cfg-options`` sets the top-level ``data_root``. The rule:
+
+    - a dataset without a ``data_root``, or whose ``data_root`` is a
+      top-level ``data_root`` of the config file or of one of its bases
+      (:func:`config_data_roots`: the default it was built from), gets the
+      top-level value (an INFO line when it changes);
+    - a dataset whose ``data_root`` was set for that dataset (``--cfg-options
+      train_dataloader.dataset.data_root=X``, or ``data_root=X`` written in
+      a dataloader) keeps it, as in mmseg, with an INFO line naming both
+      values: an explicit dataset-level value is never replaced;
+    - a top-level ``data_root = None`` leaves every dataset as it is.
+
+    Args:
+        step_cfg (Config): The step's config (its ``filename`` is the
+            experiment config's).
+        datasets (list[tuple[str, dict]]): ``(dataloader name, dataset)``
+            of every incremental dataset, edited in place.
+    """
     root = step_cfg.get('data_root')
     if root is None:
         return
-    for ds in datasets:
-        if ds.get('data_root') != root:
-            _log(f'data_root={root!r} replaces {ds.get("data_root")!r} of '
-                 f'a {ds.get("type")}.')
+    defaults = config_data_roots(step_cfg.filename)
+    for loader, ds in datasets:
+        own = ds.get('data_root')
+        if own == root:
+            continue
+        if own is None or own in defaults:
+            _log(f'data_root={root!r} replaces {own!r} of the '
+                 f'{ds.get("type")} of {loader}.')
             ds['data_root'] = root
+        else:
+            _log(f'The {ds.get("type")} of {loader} keeps its own '
+                 f'data_root={own!r} (set for that dataset; the top-level '
+                 f'data_root={root!r} applies to the others).')
 
 
 def apply_crop_size(step_cfg: Config) -> None:

@@ -1,13 +1,16 @@
-# The paper's schedule (ILT §4, DESIGN §3): SGD, momentum 0.9, weight decay
-# 1e-4, poly decay (power 0.9) to 1e-6. Step 0: lr 1e-4 over |S_0|*1000
-# iterations; step k: lr 5e-5 over |U_k|*1000 iterations. The four scalars
-# below are the one source of truth: the experiment stretches the
-# schedulers that run to the end of training (here the poly) to each
+# The paper's schedule (ILT §4, docs/design.md §3): SGD, momentum 0.9,
+# weight decay 1e-4, poly decay (power 0.9) to 1e-6. Step 0: lr 1e-4 over
+# |S_0|*1000 iterations; step k: lr 5e-5 over |U_k|*1000 iterations. The
+# four scalars below are the one source of truth: the experiment stretches
+# the schedulers that run to the end of training (here the poly) to each
 # step's length, sets their eta_min to lr_min and the optimizer's lr to the
 # step's, and keeps anything else a user adds (a warmup LinearLR, say) as
 # written (mmseg_incremental/planning/schedule.py). The lengths written
 # here (20 classes, VOC 19-1's step 0) only make the file a complete mmseg
-# config; each step's step_config.py holds its real schedule.
+# config; each step's step_config.py holds its real schedule. The four
+# values are the paper's, set here explicitly; they equal the settings'
+# defaults, which are declared only in mmseg_incremental/planning/settings.py
+# (docs/settings.md).
 iters_per_class = 1000
 lr_step0 = 1e-4
 lr_incremental = 5e-5
