@@ -38,8 +38,14 @@ $(LABELME_SDIST):
 demo: $(STAMP)
 	$(PY) tools/demo.py --data-root $(DATA)/embedded_voc --work-dir work_dirs/demo
 
+# 2 pytest-xdist workers of one torch thread each (tests/conftest.py); the
+# tests that share a module fixture or must not run side by side carry an
+# xdist_group mark (--dist loadgroup). CI prints the 15 slowest tests.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(LABELME_SDIST)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadgroup \
+	  --durations=15
 
 lint: $(STAMP)
 	$(PY) -m flake8 mmseg_incremental tools tests benchmarks

@@ -20,7 +20,7 @@ from mmseg_incremental.models.utils.pseudo_label import (MEDIAN_RULES,
                                                          PLOP_THRESHOLD)
 from mmseg_incremental.utils import load_config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 METHODS = ('mib', 'plop')
 VOC = [
     f'il/{m}/voc_{t}_{s}.py' for m in METHODS for t in ('19-1', '15-5', '15-1')

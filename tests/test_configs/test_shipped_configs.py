@@ -1,5 +1,6 @@
 """Every shipped config loads and plans every step of its task."""
 import glob
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import mmseg_incremental  # noqa: F401
 from mmseg_incremental.experiment import (build_step_config, experiment_task,
                                           list_steps)
 from mmseg_incremental.experiment.summary import method_name
+from test_experiment.utils import TOOL_TIMEOUT_S, assert_same_weights
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs', 'il', '*.py')) +
     glob.glob(osp.join(ROOT, 'configs', 'il', 'ours', '*.py')) +
@@ -133,15 +135,11 @@ def test_paper_rows_take_the_authors_values(task, row):
         assert pre.size == (321, 321)
 
 
-def test_step_config_runs_under_stock_mmseg_train(embedded_voc, tmp_path):
-    """A dumped step config trains with mmseg's own tools/train.py."""
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/embedded/bench_15-1_ft.py'))
-    cfg.merge_from_dict({
-        'iters_per_class': 1,
-        'model.data_preprocessor.size': (32, 32),
-        'total_batch_size': 2,
-        'data_root': embedded_voc
-    })
+def test_step_config_runs_under_stock_mmseg_train(embedded_voc, tiny_m0,
+                                                  tmp_path):
+    """A dumped step config trains with mmseg's own tools/train.py, into
+    the experiment's M_0, bit for bit."""
+    cfg = tiny_m0['cfg']
     step_cfg = build_step_config(cfg, 0, str(tmp_path / 'w'))
     step_cfg.dump(str(tmp_path / 'step0.py'))
     train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
@@ -152,7 +150,8 @@ def test_step_config_runs_under_stock_mmseg_train(embedded_voc, tmp_path):
     ],
                           capture_output=True,
                           text=True,
-                          timeout=300,
-                          env=dict(__import__('os').environ, PYTHONPATH=ROOT))
+                          timeout=TOOL_TIMEOUT_S,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert osp.isfile(tmp_path / 'w' / 'iter_16.pth')
+    assert_same_weights(
+        str(tmp_path / 'w' / 'iter_16.pth'), tiny_m0['checkpoint'])

@@ -9,7 +9,7 @@ from mmseg_incremental.datasets.reference_splits import (AUTHORS_VOC_TRAIN,
                                                          expected_split_sizes,
                                                          split_mismatches)
 from mmseg_incremental.experiment import train_split_sizes
-from test_experiment.utils import run_tool
+from test_experiment.utils import call_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -54,10 +54,10 @@ def test_train_split_sizes_equal_brute_force(embedded_voc):
 
 
 def test_check_splits_flag_reports_and_fails_on_mismatch(embedded_voc):
-    proc = run_tool('train_incremental.py',
-                    osp.join(ROOT, 'configs/embedded/bench_19-1_ft.py'),
-                    '--check-splits', '--cfg-options',
-                    f'data_root={embedded_voc}')
+    proc = call_tool('train_incremental.py',
+                     osp.join(ROOT, 'configs/embedded/bench_19-1_ft.py'),
+                     '--check-splits', '--cfg-options',
+                     f'data_root={embedded_voc}')
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Differs from the authors' lists" in proc.stdout
     assert "the paper's lists have 10034" in proc.stdout

@@ -92,7 +92,8 @@ class PauseHook(_AtIterHook):
         ready_file (str): Created when the pause starts.
         go_file (str, optional): Ends the pause. Defaults to None.
         max_wait (float): Seconds before the hook gives up and raises (a
-            guard against a test that never signals). Defaults to 600.
+            guard against a test that never signals; ``test_faults`` passes
+            its own bound). Defaults to 120.
     """
 
     def __init__(self,
@@ -100,7 +101,7 @@ class PauseHook(_AtIterHook):
                  at_iter: int,
                  ready_file: str,
                  go_file: str = None,
-                 max_wait: float = 600.) -> None:
+                 max_wait: float = 120.) -> None:
         super().__init__(step_dir, at_iter)
         self.ready_file = ready_file
         self.go_file = go_file

@@ -1,5 +1,6 @@
 """Mixed precision as the top-level ``amp`` scalar: the step configs'
 optim wrapper, a bf16 experiment on the CPU, and distillation in fp32."""
+import copy
 import glob
 import json
 import math
@@ -84,12 +85,20 @@ def test_amp_enters_the_step0_fingerprint():
     assert plain != bf16 and bf16 == auto  # 'auto' is bf16 on the CPU
 
 
+#: bf16 keeps 8 bits of mantissa (~3 significant digits): step 0's first
+#: L_CE, on the same weights and batch, within 2 % of the fp32 value.
+BF16_REL_TOL = 2e-2
+
+
 def test_bf16_experiment_on_cpu(embedded_voc, tmp_path):
     """Two steps (M_0, then L'_D) trained under bf16 autocast through
-    IncrementalExperiment; every logged loss is finite."""
+    IncrementalExperiment; every logged loss is finite, and step 0's first
+    loss is the fp32 one on the same weights and batch to bf16
+    precision."""
     cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=1, amp='bf16')
-    autocast = []
+    autocast, first = [], {}
     original = EncoderDecoder.extract_feat
+    original_loss = EncoderDecoder.loss
 
     def extract_feat(self, inputs):
         if torch.is_grad_enabled():  # training, not the teacher or val
@@ -98,7 +107,23 @@ def test_bf16_experiment_on_cpu(embedded_voc, tmp_path):
                 is_autocast_enabled('cpu') else None)
         return original(self, inputs)
 
-    with mock.patch.object(EncoderDecoder, 'extract_feat', extract_feat):
+    def loss(self, inputs, data_samples):
+        """M_0's (a plain EncoderDecoder's) first training loss, with its
+        weights and batch as they were."""
+        if not first:
+            first.update(
+                state={
+                    k: v.clone()
+                    for k, v in self.state_dict().items()
+                },
+                inputs=inputs.clone(),
+                data_samples=copy.deepcopy(data_samples))
+        losses = original_loss(self, inputs, data_samples)
+        first.setdefault('losses', {k: v.item() for k, v in losses.items()})
+        return losses
+
+    with mock.patch.object(EncoderDecoder, 'extract_feat', extract_feat), \
+            mock.patch.object(EncoderDecoder, 'loss', loss):
         IncrementalExperiment(cfg, str(tmp_path / 'amp')).run()
     assert autocast and set(autocast) == {torch.bfloat16}
     for k in (0, 1):
@@ -115,6 +140,21 @@ def test_bf16_experiment_on_cpu(embedded_voc, tmp_path):
         assert 'decode.loss_ce' in keys
         assert ('distill.loss_distill_out' in keys) == (k == 1)
         assert all(math.isfinite(v) for _, v in losses), losses
+        if k == 0:  # the first record is iteration 1's (interval 1)
+            assert records[0]['decode.loss_ce'] == pytest.approx(
+                first['losses']['decode.loss_ce'], rel=1e-4)
+    # The same loss in fp32: M_0's model from its step config, the weights
+    # and the batch of that first iteration, no autocast.
+    step0 = Config.fromfile(
+        str(tmp_path / 'amp' / 'step_0' / 'step_config.py'))
+    model = MODELS.build(step0.model).train()
+    model.load_state_dict(first['state'])
+    with torch.no_grad():
+        fp32 = model.loss(first['inputs'], first['data_samples'])
+    bf16 = first['losses']['decode.loss_ce']
+    assert bf16 == pytest.approx(
+        fp32['decode.loss_ce'].item(), rel=BF16_REL_TOL)
+    assert bf16 != fp32['decode.loss_ce'].item()  # autocast was on
 
 
 def test_autocast_optim_wrapper_trains_in_bf16(tmp_path):

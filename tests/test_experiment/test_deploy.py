@@ -13,15 +13,15 @@ import torch
 from mmengine.config import Config
 
 from mmseg_incremental.experiment import IncrementalExperiment
-from test_experiment.utils import ROOT, load, tiny_cfg
+from test_experiment.utils import ROOT, TOOL_TIMEOUT_S, load, tiny_cfg
 
 
-def test_step_folder_deploys_alone(embedded_voc, tmp_path):
+def test_step_folder_deploys_alone(embedded_voc, step0_store, tmp_path):
     cfg = tiny_cfg(
         'bench_15-1_ef-ld.py',
         embedded_voc,
         max_step=1,
-        step0_store=str(tmp_path / 'store'))
+        step0_store=step0_store)
     IncrementalExperiment(cfg, str(tmp_path / 'run')).run()
     done = load(tmp_path / 'run' / 'step_1' / 'step_done.json')
     # The step folder alone, elsewhere (no teacher, no step_0 beside it).
@@ -57,7 +57,7 @@ def test_step_folder_deploys_alone(embedded_voc, tmp_path):
     ],
                           capture_output=True,
                           text=True,
-                          timeout=300,
+                          timeout=TOOL_TIMEOUT_S,
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr[-3000:]
     miou = float(re.findall(r'mIoU: ([0-9.]+)', proc.stdout + proc.stderr)[-1])

@@ -6,10 +6,12 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+WAIT_S = 180
 
 
 def _free_port() -> int:
@@ -32,8 +34,13 @@ def test_two_process_experiment(embedded_voc, tmp_path):
         f'step0_store={tmp_path / "store"}'
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    proc = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=600)
+    try:  # ~25 s on 2 busy cores; a guard against a hung rank
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=WAIT_S)
+    except subprocess.TimeoutExpired as hung:
+        out = (hung.stdout or b'') + (hung.stderr or b'')
+        pytest.fail(f'torchrun did not finish within {WAIT_S} s:\n' +
+                    _failure(out.decode(errors='replace')))
     assert proc.returncode == 0, _failure(proc.stdout + proc.stderr)
     with open(work_dir / 'summary.json') as f:
         summary = json.load(f)

@@ -46,7 +46,15 @@ OPTS = {
     'default_hooks.checkpoint.interval': 2,
     'default_hooks.checkpoint.max_keep_ckpts': 2,
 }
-WAIT_S = 300  # a guard against a hung child, never a synchronisation
+#: Seconds a child may take for one phase (start-up to a pause, a resumed
+#: step 1 of 4 iterations, ...): they take seconds; a guard against a hung
+#: child, never a synchronisation. Every wait below fails after it with
+#: what the child printed.
+WAIT_S = 90
+
+# The module's fixtures (an uninterrupted reference run, a killed one) are
+# shared by its tests: one pytest-xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group('faults')
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -85,6 +93,8 @@ def _experiment_cmd(config,
         **opts)
     options['model.data_preprocessor.size'] = '(32,32)'
     options['default_hooks.logger.interval'] = 1
+    if fault and 'Pause' in fault['type']:
+        fault = dict(max_wait=WAIT_S, **fault)  # a pause ends in time
     for key, value in (fault or {}).items():
         options[f'default_hooks.fault.{key}'] = value
     cmd = [
@@ -103,32 +113,78 @@ def _env():
         OMP_NUM_THREADS='1')
 
 
+def _tail(log_file, chars=3000):
+    with open(log_file) as f:
+        return f.read()[-chars:]
+
+
 def _kill_run(*args, **kwargs):
     """A child experiment that must die of SIGKILL."""
-    proc = subprocess.run(
-        _experiment_cmd(*args, **kwargs),
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=WAIT_S)
+    try:
+        proc = subprocess.run(
+            _experiment_cmd(*args, **kwargs),
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S)
+    except subprocess.TimeoutExpired as hung:
+        out = (hung.stdout or b'') + (hung.stderr or b'')
+        pytest.fail(f'the child was not killed within {WAIT_S} s; its '
+                    f'output:\n{out.decode(errors="replace")[-3000:]}')
     assert proc.returncode == -signal.SIGKILL, (proc.stdout +
                                                 proc.stderr)[-3000:]
 
 
 def _start(log_file, *args, **kwargs):
-    return subprocess.Popen(
-        _experiment_cmd(*args, **kwargs),
-        env=_env(),
-        stdout=open(log_file, 'w'),
-        stderr=subprocess.STDOUT)
+    """A child experiment, its stdout and stderr into ``log_file``."""
+    with open(log_file, 'w') as log:
+        proc = subprocess.Popen(
+            _experiment_cmd(*args, **kwargs),
+            env=_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT)
+    proc.log_file = log_file
+    return proc
+
+
+def _wait_until(done, proc, what):
+    """Poll ``done()`` until true; fail, with the child's output, when
+    ``proc`` ends first or after ``WAIT_S`` seconds."""
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        if proc.poll() is not None:
+            pytest.fail(f'the child ended with {proc.returncode} before '
+                        f'{what}; its output:\n{_tail(proc.log_file)}')
+        if time.monotonic() > deadline:
+            pytest.fail(f'no {what} within {WAIT_S} s; the child '
+                        f'printed:\n{_tail(proc.log_file)}')
+        time.sleep(0.05)
 
 
 def _wait_for_file(path, proc):
-    deadline = time.monotonic() + WAIT_S
-    while not osp.exists(path):
-        assert proc.poll() is None, f'child ended with {proc.returncode}'
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_until(lambda: osp.exists(path), proc, f'file {path}')
+
+
+def _wait_for_line(proc, text):
+    """The first line of the child's output that holds ``text``."""
+    found = []
+
+    def seen():
+        with open(proc.log_file) as f:
+            found[:] = [line for line in f if text in line]
+        return bool(found)
+
+    _wait_until(seen, proc, f'line with {text!r}')
+    return found[0]
+
+
+def _wait_for_exit(proc):
+    """The child's exit status; fails if it runs past ``WAIT_S``."""
+    try:
+        return proc.wait(WAIT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f'the child did not end within {WAIT_S} s; its '
+                    f'output:\n{_tail(proc.log_file)}')
 
 
 def _metrics(work_dir):
@@ -287,7 +343,7 @@ def test_second_run_on_a_live_folder(reference, embedded_voc, tmp_path):
         assert _snapshot(work_dir) == before
     finally:
         first.send_signal(signal.SIGKILL)
-        assert first.wait(WAIT_S) == -signal.SIGKILL
+        assert _wait_for_exit(first) == -signal.SIGKILL
     # The lock file still names the killed holder; it blocks nothing.
     assert load(work_dir / 'experiment.lock')['pid'] == first.pid
     line = _resume(reference, work_dir)
@@ -323,24 +379,14 @@ def test_two_experiments_share_one_step0_store(configs, embedded_voc,
         **opts)
     try:
         _wait_for_file(ready, trainer)  # ft holds the entry, training M_0
-        waiter = subprocess.Popen(
-            _experiment_cmd(configs / 'ld.py', tmp_path / 'ld', embedded_voc,
-                            store, **opts),
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True)
-        lines = []
-        for line in waiter.stdout:  # until ld says it waits
-            lines.append(line)
-            if 'Waiting for M_0' in line:
-                break
+        waiter = _start(tmp_path / 'ld.log', configs / 'ld.py',
+                        tmp_path / 'ld', embedded_voc, store, **opts)
+        line = _wait_for_line(waiter, 'Waiting for M_0')
         assert f'trains it (host {socket.gethostname()}, PID ' \
-               f'{trainer.pid}, started ' in lines[-1], ''.join(lines)
+               f'{trainer.pid}, started ' in line, _tail(waiter.log_file)
         go.write_text('')
-        assert trainer.wait(WAIT_S) == 0
-        lines += waiter.communicate(timeout=WAIT_S)[0].splitlines(True)
-        assert waiter.returncode == 0, ''.join(lines)[-3000:]
+        assert _wait_for_exit(trainer) == 0, _tail(trainer.log_file)
+        assert _wait_for_exit(waiter) == 0, _tail(waiter.log_file)
     finally:
         for proc in (trainer, waiter):
             if proc is not None and proc.poll() is None:

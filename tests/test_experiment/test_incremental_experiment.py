@@ -9,11 +9,12 @@ from mmseg_incremental.experiment import (IncrementalExperiment,
                                           build_step_config)
 from mmseg_incremental.reporting import write_report
 from test_experiment.utils import Killed as _Killed
-from test_experiment.utils import load, tiny_cfg
+from test_experiment.utils import assert_same_weights, load, tiny_cfg
 
 
-def test_steps_chain_teachers_and_summary(embedded_voc, tmp_path):
-    cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=2)
+def test_steps_chain_teachers_and_summary(embedded_voc, step0_store, tmp_path):
+    cfg = tiny_cfg(
+        'bench_15-1_ld.py', embedded_voc, max_step=2, step0_store=step0_store)
     summary = IncrementalExperiment(
         cfg, str(tmp_path / 'ld'), on_summary=write_report).run()
     assert [s['step'] for s in summary['steps']] == [0, 1, 2]
@@ -45,8 +46,8 @@ def test_steps_chain_teachers_and_summary(embedded_voc, tmp_path):
             (tmp_path / 'ld' / f'step_{k}').glob('*/vis_data/config.py')), k
 
 
-def test_step0_is_reused_not_retrained(embedded_voc, tmp_path):
-    store = str(tmp_path / 'store')
+def test_step0_is_reused_not_retrained(embedded_voc, tiny_m0, tmp_path):
+    store = str(tmp_path / 'store')  # FT trains M_0 here, L'_D reuses it
     ft = tiny_cfg(
         'bench_15-1_ft.py', embedded_voc, max_step=1, step0_store=store)
     ld = tiny_cfg(
@@ -59,6 +60,12 @@ def test_step0_is_reused_not_retrained(embedded_voc, tmp_path):
     assert not any(
         f.startswith('iter_') for f in os.listdir(tmp_path / 'ld' / 'step_0'))
     assert a['steps'][0]['metrics'] == b['steps'][0]['metrics']
+    # Trained again here, M_0 is the session's, bit for bit (training is
+    # deterministic on the CPU), and so are its metrics.
+    trained = load(tmp_path / 'ft' / 'step_0' / 'step_done.json')
+    assert 'reused' not in trained
+    assert_same_weights(trained['checkpoint'], tiny_m0['checkpoint'])
+    assert a['steps'][0]['metrics'] == tiny_m0['metrics']
     # A different step-0 schedule is not reused.
     other = tiny_cfg(
         'bench_15-1_ld.py',
@@ -71,11 +78,14 @@ def test_step0_is_reused_not_retrained(embedded_voc, tmp_path):
                                 'step_done.json')
 
 
-def test_work_dir_of_another_config_is_refused(embedded_voc, tmp_path):
-    cfg = tiny_cfg('bench_15-1_ft.py', embedded_voc, max_step=0)
+def test_work_dir_of_another_config_is_refused(embedded_voc, step0_store,
+                                               tmp_path):
+    cfg = tiny_cfg(
+        'bench_15-1_ft.py', embedded_voc, max_step=0, step0_store=step0_store)
     IncrementalExperiment(cfg, str(tmp_path / 'd')).run()
     before = sorted(os.listdir(tmp_path / 'd'))
-    other = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=0)
+    other = tiny_cfg(
+        'bench_15-1_ld.py', embedded_voc, max_step=0, step0_store=step0_store)
     with pytest.raises(RuntimeError, match='another config'):
         IncrementalExperiment(other, str(tmp_path / 'd'), resume=True).run()
     with pytest.raises(RuntimeError, match='--resume'):
@@ -83,14 +93,16 @@ def test_work_dir_of_another_config_is_refused(embedded_voc, tmp_path):
     assert sorted(os.listdir(tmp_path / 'd')) == before
 
 
-def test_resume_after_kill_gives_same_metrics(embedded_voc, tmp_path):
+def test_resume_after_kill_gives_same_metrics(embedded_voc, step0_store,
+                                              tmp_path):
+    # Step 1 of 4 iterations, a checkpoint every 2; M_0 (the session's) is
+    # the same for both runs, so step 1 starts from the same teacher.
     overrides = dict(
-        max_step=1, iters_per_class=4, step0_store=str(tmp_path / 'store_a'))
+        max_step=1, iters_per_class_incremental=4, step0_store=step0_store)
     full = IncrementalExperiment(
         tiny_cfg('bench_15-1_ld.py', embedded_voc, **overrides),
         str(tmp_path / 'full')).run()
 
-    overrides['step0_store'] = str(tmp_path / 'store_b')
     cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, **overrides)
     cfg.custom_hooks = [
         dict(type='KillAtIterHook', step_dir='step_1', at_iter=2)

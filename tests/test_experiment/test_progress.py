@@ -15,7 +15,7 @@ from mmseg_incremental.engine import ExperimentProgressHook
 from mmseg_incremental.engine.hooks.experiment_progress_hook import \
     format_duration
 from mmseg_incremental.experiment import IncrementalExperiment, describe_plan
-from test_experiment.utils import ROOT, run_tool, tiny_cfg
+from test_experiment.utils import ROOT, call_tool, tiny_cfg
 
 
 class FakeClock:
@@ -199,16 +199,16 @@ def test_progress_in_log_and_dry_run_from_the_run(embedded_voc, tmp_path):
         '--cfg-options', f'data_root={embedded_voc}', 'max_step=1',
         'iters_per_class=500', 'total_batch_size=4'
     ]
-    proc = run_tool('train_incremental.py', config, '--dry-run', '--work-dir',
-                    work_dir, *opts)
+    proc = call_tool('train_incremental.py', config, '--dry-run', '--work-dir',
+                     work_dir, *opts)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert expected[0] in proc.stdout.splitlines()
-    proc = run_tool('train_incremental.py', config, '--dry-run', '--work-dir',
-                    tmp_path / 'other', '--time-from', work_dir, *opts)
+    proc = call_tool('train_incremental.py', config, '--dry-run', '--work-dir',
+                     tmp_path / 'other', '--time-from', work_dir, *opts)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert expected[1] in proc.stdout.splitlines()
     assert not (tmp_path / 'other').exists()
-    proc = run_tool('train_incremental.py', config, '--dry-run', '--time-from',
-                    tmp_path / 'missing', *opts)
+    proc = call_tool('train_incremental.py', config, '--dry-run',
+                     '--time-from', tmp_path / 'missing', *opts)
     assert proc.returncode == 2
     assert 'no such folder' in proc.stderr

@@ -66,7 +66,7 @@ def test_users_warmup_reaches_every_step_config(embedded_voc, tmp_path):
         'bench_15-1_ld.py',
         embedded_voc,
         max_step=1,
-        iters_per_class=3,
+        iters_per_class_incremental=3,
         step0_store=str(tmp_path / 'store'))
     cfg.param_scheduler = [
         WARMUP,
@@ -79,7 +79,7 @@ def test_users_warmup_reaches_every_step_config(embedded_voc, tmp_path):
             by_epoch=False)
     ]
     IncrementalExperiment(cfg, str(tmp_path / 'run')).run()
-    for step, iters, lr in ((0, 48, cfg.lr_step0), (1, 3, cfg.lr_incremental)):
+    for step, iters, lr in ((0, 16, cfg.lr_step0), (1, 3, cfg.lr_incremental)):
         step_cfg = Config.fromfile(
             str(tmp_path / 'run' / f'step_{step}' / 'step_config.py'))
         warmup, poly = step_cfg.param_scheduler

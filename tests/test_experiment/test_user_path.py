@@ -49,16 +49,11 @@ def test_load_from_applies_to_step0_only():
     assert build_step_config(cfg, 1, 'w', 'prev.pth').load_from is None
 
 
-def test_load_from_does_not_overwrite_the_teacher_copy(embedded_voc, tmp_path):
+def test_load_from_does_not_overwrite_the_teacher_copy(embedded_voc, tiny_m0,
+                                                       tmp_path):
     """EF+L'_D with load_from: step 1's frozen encoder is M_0's, not the
     initial checkpoint's (the checkpoint used to be reloaded at step 1)."""
-    first = tiny_cfg(
-        'bench_15-1_ft.py',
-        embedded_voc,
-        max_step=0,
-        step0_store=str(tmp_path / 'store_a'))
-    IncrementalExperiment(first, str(tmp_path / 'a')).run()
-    init = load(tmp_path / 'a' / 'step_0' / 'step_done.json')['checkpoint']
+    init = tiny_m0['checkpoint']  # a trained M_0 as the initial weights
 
     cfg = tiny_cfg(
         'bench_15-1_ef-ld.py',
@@ -313,12 +308,10 @@ def test_random_rescale_keeps_size_at_ratio_one_and_validates():
         RandomRescale(ratio_range=(0.0, 1.0))
 
 
-def test_experiment_json_records_world_size(embedded_voc, tmp_path):
+def test_experiment_json_records_world_size(embedded_voc, step0_store,
+                                            tmp_path):
     cfg = tiny_cfg(
-        'bench_15-1_ft.py',
-        embedded_voc,
-        max_step=0,
-        step0_store=str(tmp_path / 's'))
+        'bench_15-1_ft.py', embedded_voc, max_step=0, step0_store=step0_store)
     IncrementalExperiment(cfg, str(tmp_path / 'r')).run()
     with open(tmp_path / 'r' / 'experiment.json') as f:
         meta = json.load(f)

@@ -49,9 +49,11 @@ def test_step_scalars_hand_made():
     }
 
 
-def test_local_backend_series_equals_summary(embedded_voc, tmp_path):
+def test_local_backend_series_equals_summary(embedded_voc, step0_store,
+                                             tmp_path):
     work_dir = tmp_path / 'run'
-    cfg = tiny_cfg('bench_15-1_ld.py', embedded_voc, max_step=1)
+    cfg = tiny_cfg(
+        'bench_15-1_ld.py', embedded_voc, max_step=1, step0_store=step0_store)
     assert cfg.visualizer.vis_backends == [dict(type='LocalVisBackend')]
     IncrementalExperiment(cfg, str(work_dir)).run()
     summary = load(work_dir / 'summary.json')
@@ -73,7 +75,8 @@ def test_local_backend_series_equals_summary(embedded_voc, tmp_path):
 
 @pytest.mark.skipif(
     not TENSORBOARD, reason='tensorboard is not installed (optional extra)')
-def test_tensorboard_series_equals_summary(embedded_voc, tmp_path):
+def test_tensorboard_series_equals_summary(embedded_voc, step0_store,
+                                           tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import \
         EventAccumulator
     work_dir = tmp_path / 'run'
@@ -81,6 +84,7 @@ def test_tensorboard_series_equals_summary(embedded_voc, tmp_path):
         'bench_15-1_ld.py',
         embedded_voc,
         max_step=1,
+        step0_store=step0_store,
         **{BACKENDS: LOCAL_AND_TB})
     IncrementalExperiment(cfg, str(work_dir)).run()
     summary = load(work_dir / 'summary.json')

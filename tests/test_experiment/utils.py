@@ -1,14 +1,21 @@
-"""Shared helpers of the experiment tests: tiny configs, JSON reading."""
+"""Shared helpers of the experiment tests: tiny configs, JSON reading, the
+tools run in this process or in a fresh one, an independent mIoU."""
+import contextlib
+import io
 import json
 import os
 import os.path as osp
+import runpy
 import subprocess
 import sys
+from unittest import mock
 
+import numpy as np
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.registry import init_default_scope
 
-from mmseg.registry import HOOKS
+from mmseg.registry import DATASETS, HOOKS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join(ROOT, 'configs', 'embedded')
@@ -42,16 +49,89 @@ def load(path):
         return json.load(f)
 
 
+def state_dict(checkpoint: str) -> dict:
+    """A checkpoint's ``state_dict`` (a step's ``iter_N.pth`` or a store's
+    ``M0.pth``)."""
+    import torch
+    return torch.load(checkpoint, map_location='cpu')['state_dict']
+
+
+def assert_same_weights(checkpoint: str, expected: str) -> None:
+    """The two checkpoints hold the same tensors, bit for bit."""
+    import torch
+    got, want = state_dict(checkpoint), state_dict(expected)
+    assert got.keys() == want.keys(), (checkpoint, expected)
+    for key, value in want.items():
+        assert torch.equal(got[key], value), (key, checkpoint, expected)
+
+
+#: Seconds a tool run in a fresh interpreter may take (a guard against a
+#: hung child: the tools the tests run take seconds).
+TOOL_TIMEOUT_S = 120
+
+
 def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
     """Run ``tools/<tool>`` in a fresh interpreter with the repository on
-    the path; stdout/stderr captured as text."""
+    the path; stdout/stderr captured as text. For the tests of what a
+    fresh process does; :func:`call_tool` otherwise."""
     return subprocess.run(
         [sys.executable,
          osp.join(ROOT, 'tools', tool), *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=TOOL_TIMEOUT_S,
         env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def call_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``tools/<tool>`` as ``__main__`` in this process, as
+    :func:`run_tool` does in a fresh one (same result: its exit status,
+    the text it printed to stdout and stderr), without the interpreter's
+    and the imports' start-up. The environment is restored afterwards."""
+    argv = [osp.join(ROOT, 'tools', tool), *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with mock.patch.object(sys, 'argv', argv), \
+            mock.patch.dict(os.environ), \
+            contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(argv[0], run_name='__main__')
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else \
+                int(exit_.code is not None)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(),
+                                       err.getvalue())
+
+
+def independent_miou(step_dir: str, checkpoint: str, protocol: str):
+    """mIoU (%) of a step's checkpoint on the step's val split under
+    ``protocol``, computed apart from the experiment's evaluation: labels
+    from the dataset's label map, predictions from mmseg's ``init_model``
+    and ``inference_model`` one image at a time on the step's
+    ``deploy_config.py``, IoU by numpy over the classes present in labels
+    or predictions. Returns ``(mIoU, number of images)``."""
+    from mmseg.apis import inference_model, init_model
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(step_dir, 'deploy_config.py'))
+    ds_cfg = cfg.val_dataloader.dataset
+    ds_cfg['eval_protocol'] = protocol
+    dataset = DATASETS.build(ds_cfg)
+    model = init_model(cfg, checkpoint, device='cpu')
+    n = len(dataset.metainfo['classes'])
+    inter, union = np.zeros(n), np.zeros(n)
+    for i in range(len(dataset)):
+        item = dataset[i]
+        label = item['data_samples'].gt_sem_seg.data[0].numpy()
+        pred = inference_model(
+            model, item['data_samples'].img_path).pred_sem_seg.data[0].numpy()
+        keep = label != 255
+        for c in range(n):
+            p, t = (pred == c) & keep, (label == c) & keep
+            inter[c] += (p & t).sum()
+            union[c] += (p | t).sum()
+    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    return 100 * np.nanmean(iou), len(dataset)
 
 
 class Killed(Exception):

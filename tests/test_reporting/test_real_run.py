@@ -11,12 +11,12 @@ from mmseg_incremental.reporting import PAPER_LABEL, RunSummary, write_report
 from test_experiment.utils import TINY
 
 
-def test_real_run_reports_after_each_step(embedded_voc, tmp_path):
+def test_real_run_reports_after_each_step(embedded_voc, step0_store, tmp_path):
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs', 'embedded', 'bench_15-1_ld.py'))
     cfg.merge_from_dict(TINY)
     cfg.data_root = embedded_voc
-    cfg.step0_store = str(tmp_path / 'store')
+    cfg.step0_store = step0_store
     reported = []
 
     def on_summary(work_dir, summary):

@@ -6,10 +6,9 @@ import pytest
 from mmengine.config import Config
 
 from mmseg_incremental.experiment import build_step_config
-from mmseg_incremental.studies.knob_ablation import (KNOBS,
-                                                        run_knob_ablation)
 from mmseg_incremental.reporting import RunSummary
 from mmseg_incremental.reporting.ablation import ablation_table
+from mmseg_incremental.studies.knob_ablation import KNOBS, run_knob_ablation
 from test_experiment.utils import CFG_DIR, TINY
 
 

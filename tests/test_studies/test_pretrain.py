@@ -4,8 +4,8 @@ import os.path as osp
 
 import torch
 
-from mmseg_incremental.studies.pretrain import pretrain_backbone
 from mmseg_incremental.planning import file_sha256
+from mmseg_incremental.studies.pretrain import pretrain_backbone
 from test_experiment.utils import CFG_DIR, load
 
 SMALL = {

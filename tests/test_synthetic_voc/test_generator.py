@@ -1,4 +1,5 @@
-"""Tests of the embedded benchmark generator (DESIGN §7)."""
+"""The embedded benchmark's generator (``mmseg_incremental.synthetic_voc``,
+DESIGN §7)."""
 import ast
 import hashlib
 import json
@@ -13,16 +14,19 @@ from PIL import Image
 
 import mmseg_incremental.synthetic_voc as benchmark_pkg
 from mmseg_incremental.synthetic_voc import (APPEARANCES, GENERATOR_VERSION,
-                                         LOOKALIKES, SCENES, VOC_CLASSES,
-                                         VOC_PALETTE, generate_benchmark)
+                                             LOOKALIKES, SCENES, VOC_CLASSES,
+                                             VOC_PALETTE, generate_benchmark)
 from mmseg_incremental.synthetic_voc import generate as generate_module
 from mmseg_incremental.synthetic_voc.generate import make_image
 from mmseg_incremental.synthetic_voc.render import (border_band, render_scene,
-                                                smooth_noise)
+                                                    smooth_noise)
 from mmseg_incremental.synthetic_voc.scene import Scene, Shape, compose_scene
 from mmseg_incremental.tasks import get_task
 
 SMALL = dict(num_train=200, num_val=40, image_size=64, seed=0)
+# The module's benchmarks (one of the default size) are made once: one
+# pytest-xdist worker runs the module.
+pytestmark = pytest.mark.xdist_group('synthetic_voc')
 
 
 @pytest.fixture(scope='module')

@@ -24,7 +24,7 @@ from mmengine.testing.runner_test_case import ToyDataset, ToyModel
 from mmseg_incremental.utils import (SAFE_ATTRIBUTES, register_safe_globals,
                                      restricted_getattr, safe_globals)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
