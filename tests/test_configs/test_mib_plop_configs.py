@@ -84,38 +84,39 @@ def test_method_setting_and_protocol(rel):
 @pytest.mark.parametrize('rel', [r for r in ALL if _method(r) == 'mib'])
 def test_mib_losses(rel):
     inc = _load(rel).incremental
-    assert inc.decode_loss.type == 'UnbiasedCrossEntropyLoss'
-    assert inc.distill_output.type == 'UnbiasedDistillLoss'
-    assert inc.distill_output.loss_weight == 10.0  # MiB's loss_kd
-    assert inc.distill_output.alpha == 1.0
+    terms = inc.distill_terms
+    assert list(terms) == ['unbiased_ce', 'unbiased_kd']
+    assert terms.unbiased_ce.type == 'UnbiasedCETerm'
+    ce = MODELS.build(dict(terms.unbiased_ce))  # valid arguments
+    assert ce.loss_decode == dict(type='UnbiasedCrossEntropyLoss')
+    kd = MODELS.build(dict(terms.unbiased_kd))
+    assert type(kd.distill).__name__ == 'UnbiasedDistillLoss'
+    assert kd.distill.loss_weight == 10.0  # MiB's loss_kd
+    assert kd.distill.alpha == 1.0
     assert inc.new_class_init == 'background'  # init_balanced
     assert inc.freeze_encoder is False
-    assert 'distill_pod' not in inc and 'pseudo_label' not in inc
-    for key in ('decode_loss', 'distill_output'):
-        MODELS.build(dict(inc[key]))  # valid arguments
 
 
 @pytest.mark.parametrize('rel', [r for r in ALL if _method(r) == 'plop'])
 def test_plop_losses(rel):
     inc = _load(rel).incremental
-    pod = inc.distill_pod
-    assert pod.type == 'PODLoss'
+    assert list(inc.distill_terms) == ['pod', 'pseudo_label']
+    pod = MODELS.build(dict(inc.distill_terms.pod)).distill
+    assert type(pod).__name__ == 'PODLoss'
     assert tuple(pod.scales) == (1, 2, 4)  # spp_scales
     if rel in ADE:  # scripts/ade/plop_ade_*.sh
         assert (pod.loss_weight, pod.last_layer_weight) == (0.001, 0.00001)
     else:  # argparser.py, --method PLOP
         assert (pod.loss_weight, pod.last_layer_weight) == (0.01, 0.0005)
-    built = MODELS.build(dict(pod))
-    assert built.normalize is False
-    pseudo = inc.pseudo_label
-    assert pseudo.type == 'entropy'
-    assert pseudo.threshold == PLOP_THRESHOLD == 0.001
-    assert pseudo.num_bins == PLOP_NUM_BINS == 100
-    assert pseudo.median_rule in MEDIAN_RULES
-    assert pseudo.adaptive_factor is True
+    assert pod.normalize is False
+    pseudo = MODELS.build(dict(inc.distill_terms.pseudo_label)).settings
+    assert pseudo['type'] == 'entropy'
+    assert pseudo['threshold'] == PLOP_THRESHOLD == 0.001
+    assert pseudo['num_bins'] == PLOP_NUM_BINS == 100
+    assert pseudo['median_rule'] in MEDIAN_RULES
+    assert pseudo['adaptive_factor'] is True
     assert inc.new_class_init == 'background'  # init_balanced
     assert inc.freeze_encoder is False
-    assert 'distill_output' not in inc and 'decode_loss' not in inc
 
 
 @pytest.mark.parametrize('rel', VOC + ADE)
@@ -166,7 +167,7 @@ def test_steps_match_mib_epochs(rel):
         assert step_cfg.val_dataloader.dataset.eval_protocol == \
             cfg.eval_protocol
         if step:
-            assert step_cfg.model.type == 'DistillEncoderDecoder'
+            assert step_cfg.model.type == 'IncrementalEncoderDecoder'
             assert step_cfg.model.new_class_init == 'background'
     assert len(ours) == len(mib)
     # Step 0 within half a percent; steps k >= 1 in total (one length per

@@ -67,7 +67,7 @@ def test_inherit_the_19_1_ld_experiment_from_any_folder(tmp_path):
     step1 = build_step_config(cfg, 1, 'w1', teacher_checkpoint='m0.pth')
     assert step0.model.decode_head.num_classes == 21  # classifier='fixed'
     assert step1.model.decode_head.num_classes == 21
-    assert step1.model.type == 'DistillEncoderDecoder'
+    assert step1.model.type == 'IncrementalEncoderDecoder'
     assert step1.model.num_old_classes == 20
     assert (step0.train_cfg.max_iters, step1.train_cfg.max_iters) == (140, 7)
 

@@ -76,9 +76,9 @@ def test_config_plans_every_step(path):
         horizon = cfg.get('lr_decay_horizon', 1) if step else 1
         assert step_cfg.param_scheduler[0].end == horizon * iters
         if step > 0:
-            for key in ('distill_output', 'distill_feature'):
-                if step_cfg.model.get(key):
-                    MODELS.build(step_cfg.model[key])  # arguments valid
+            assert step_cfg.model.type == 'IncrementalEncoderDecoder'
+            for term in (step_cfg.model.get('distill_terms') or {}).values():
+                MODELS.build(term)  # arguments valid
 
 
 def test_paper_schedule_values():
@@ -93,18 +93,20 @@ def test_paper_schedule_values():
     assert s0.optim_wrapper.optimizer.weight_decay == 1e-4
     assert s0.train_dataloader.batch_size == 4
     assert s0.crop_size == (321, 321)
-    assert s1.model.distill_output.variant == 'ilt'
-    assert s1.model.distill_output.pixel_mask == 'old'
+    output = s1.model.distill_terms.output
+    assert (output.type, output.variant, output.pixel_mask,
+            output.loss_weight) == ('OutputDistillTerm', 'ilt', 'old', 1.0)
     cfg = Config.fromfile(osp.join(ROOT, 'configs/il/voc_15-1_fd.py'))
-    assert build_step_config(cfg, 3, 'w', 'p').model.distill_feature \
-        .loss_weight == 50.0
+    terms = build_step_config(cfg, 3, 'w', 'p').model.distill_terms
+    assert list(terms) == ['feature']
+    assert terms.feature.loss_weight == 50.0
 
 
 @pytest.mark.parametrize('row', ['ft', 'ld', 'ef-ld', 'fd'])
 @pytest.mark.parametrize('task', ['19-1', '15-5', '15-1'])
 def test_paper_rows_take_the_authors_values(task, row):
     """configs/il/voc_* run as the authors' code; configs/il/ours/voc_*
-    keep this plugin's defaults (README, "The authors' code ...")."""
+    keep this plugin's defaults (docs/methods.md, "The authors' code ...")."""
     for flavour, path in (('authors', f'configs/il/voc_{task}_{row}.py'),
                           ('ours', f'configs/il/ours/voc_{task}_{row}.py')):
         cfg = Config.fromfile(osp.join(ROOT, path))
@@ -121,7 +123,8 @@ def test_paper_rows_take_the_authors_values(task, row):
         assert s0.param_scheduler[0].end == s0.train_cfg.max_iters
         # (a) L'_D on upsampled logits.
         if row in ('ld', 'ef-ld'):
-            assert s1.model.distill_output.get('resolution', 'logits') == \
+            output = s1.model.distill_terms.output
+            assert output.get('resolution', 'logits') == \
                 ('labels' if authors else 'logits')
         # (b) BN statistics frozen, gamma/beta trained by the authors.
         backbone = s0.model.backbone

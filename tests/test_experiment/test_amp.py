@@ -17,7 +17,7 @@ from mmseg.registry import MODELS, OPTIM_WRAPPERS
 from mmseg_incremental.experiment import IncrementalExperiment
 from mmseg_incremental.models import FeatureDistillLoss
 from mmseg_incremental.models.segmentors import \
-    distill_encoder_decoder as dee_module
+    incremental_encoder_decoder as dee_module
 from mmseg_incremental.planning import build_step_config
 from mmseg_incremental.planning import scalars as scalars_module
 from mmseg_incremental.planning.plan import (fingerprint,
@@ -197,8 +197,8 @@ def test_ld_under_autocast_equals_fp32(tmp_path):
     # The teacher: one cast copy, logits equal to autocast's own casts.
     teacher = model.teacher
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        copy = model._runnable_teacher('cpu')
-        assert copy is not teacher and copy is model._runnable_teacher('cpu')
+        copy = model.runnable_teacher('cpu')
+        assert copy is not teacher and copy is model.runnable_teacher('cpu')
         assert copy.backbone.conv1.weight.dtype == torch.bfloat16
         assert teacher.backbone.conv1.weight.dtype == torch.float32
         expected = teacher.decode_head(teacher.extract_feat(data['inputs']))

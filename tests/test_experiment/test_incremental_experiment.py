@@ -129,7 +129,7 @@ def test_step_configs_follow_the_schedule(embedded_voc):
     assert s0.optim_wrapper.optimizer.lr == cfg.lr_step0
     assert s1.optim_wrapper.optimizer.lr == cfg.lr_incremental
     assert s1.param_scheduler[0].end == 15
-    assert s1.model.type == 'DistillEncoderDecoder'
+    assert s1.model.type == 'IncrementalEncoderDecoder'
     assert s1.model.freeze_encoder is True
     assert s1.model.num_old_classes == 16
     assert s1.model.decode_head.num_classes == 21

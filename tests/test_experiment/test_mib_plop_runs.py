@@ -107,7 +107,7 @@ def test_mib_and_plop_train_end_to_end(embedded_voc, step0_store, tmp_path):
             'distill.loss_pod'} <= _logged(str(plop))
     step_cfg = Config.fromfile(str(plop / 'step_config.py'))
     assert 'PseudoLabelHook' in [h.type for h in step_cfg.custom_hooks]
-    assert step_cfg.model.pseudo_label.threshold == 0.001
+    assert step_cfg.model.distill_terms.pseudo_label.threshold == 0.001
     done = load(plop / 'step_done.json')
     checkpoint = torch.load(done['checkpoint'], map_location='cpu')
     assert len(checkpoint[CHECKPOINT_KEY]['thresholds']) == 17
@@ -115,9 +115,10 @@ def test_mib_and_plop_train_end_to_end(embedded_voc, step0_store, tmp_path):
     # stage only) that loads M_k as it is.
     for run in (mib, plop):
         deploy = Config.fromfile(str(run / 'deploy_config.py'))
-        for key in ('decode_loss', 'distill_pod', 'pseudo_label',
-                    'distill_output'):
+        for key in ('distill_terms', 'teacher_checkpoint',
+                    'new_class_init'):
             assert key not in deploy.model
+        assert deploy.model.type == 'EncoderDecoder'
         assert 'PseudoLabelHook' not in [
             h.type for h in deploy.get('custom_hooks', [])
         ]

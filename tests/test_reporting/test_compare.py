@@ -160,7 +160,7 @@ def test_compare_mixed_tasks_and_mib(tmp_path):
 def test_compare_reference_only_beside_matching_runs(tmp_path):
     runs = tmp_path / 'runs'
     inc = incremental("L'_D")
-    inc['distill_output']['loss_weight'] = 2.0
+    inc['distill_terms']['output']['loss_weight'] = 2.0
     dirs = [
         write_run(runs, 'ld', voc_19_1("L'_D")),
         write_run(runs, 'ld_x2', voc_19_1("L'_D", inc=inc)),

@@ -41,7 +41,7 @@ def test_real_run_reports_after_each_step(embedded_voc, step0_store, tmp_path):
 
     # The same summary with λ'_D = 2 (not the paper's): no reference row.
     summary = run.to_dict()
-    summary['incremental']['distill_output']['loss_weight'] = 2.0
+    summary['incremental']['distill_terms']['output']['loss_weight'] = 2.0
     write_report(str(tmp_path / 'ld2'), summary)
     report = (tmp_path / 'ld2' / 'report.md').read_text()
     assert "References: none, no published reference for L'_D on voc " \

@@ -102,7 +102,13 @@ def test_mib_configs_get_mib_row(task, name):
 
 def _ld(**changes):
     inc = incremental("L'_D")
-    inc['distill_output'].update(changes)
+    inc['distill_terms']['output'].update(changes)
+    return inc
+
+
+def _ldd(**changes):
+    inc = incremental("L'_D+L''_D")
+    inc['distill_terms']['feature'].update(changes)
     return inc
 
 
@@ -127,11 +133,7 @@ def _ld(**changes):
          'freeze_encoder False (here True)'),
         ('FT', dict(inc=_ld()), "L'_D off (here on)"),
         ("L'_D+L''_D",
-         dict(
-             inc=dict(
-                 incremental("L'_D+L''_D"),
-                 distill_feature=dict(
-                     type='FeatureDistillLoss', loss_weight=100.0))),
+         dict(inc=_ldd(loss_weight=100.0)),
          "λ''_D 50.0 (here "
          '100.0)'),
         # the paper's ILT under MiB's setting: neither source applies
@@ -162,7 +164,7 @@ def test_mib_flavour_mismatches():
     assert ref.source == MIB_LABEL and tuple(ref.result) == (5.8, 12.3, 6.2)
     # Disjoint + MiB's variant but λ = 10: nothing.
     inc = incremental('ILT (MiB)')
-    inc['distill_output']['loss_weight'] = 10.0
+    inc['distill_terms']['output']['loss_weight'] = 10.0
     s = voc_19_1(
         'ILT (MiB)', setting='disjoint', eval_protocol='mask_unseen', inc=inc)
     match = match_references(run(s))
@@ -191,3 +193,24 @@ def test_other_tasks_and_older_summaries():
     a_loss_weight_of_zero_is_off = _ld(loss_weight=0.0)
     s = voc_19_1('FT', inc=a_loss_weight_of_zero_is_off)
     assert match_references(run(s)).references[0].method == 'FT'
+
+
+@pytest.mark.parametrize('method', ["L'_D", "L'_D+L''_D", "EF+L'_D"])
+def test_summaries_with_the_old_keys_still_match(method):
+    """A summary.json written before methods became terms records
+    ``distill_output``/``distill_feature``: it gets the same row."""
+    new = match_references(run(voc_19_1(method))).references
+    old_inc = {
+        k: v
+        for k, v in incremental(method).items() if k != 'distill_terms'
+    }
+    for name, term in incremental(method).get('distill_terms', {}).items():
+        loss = dict(term)
+        kind = loss.pop('type')
+        if kind == 'OutputDistillTerm':
+            old_inc['distill_output'] = dict(type='OutputDistillLoss', **loss)
+        else:
+            old_inc['distill_feature'] = dict(
+                type='FeatureDistillLoss', **loss)
+    old = match_references(run(voc_19_1(method, inc=old_inc))).references
+    assert len(new) == 1 and old == new

@@ -80,11 +80,12 @@ def test_report_accepts_run_summary(tmp_path):
      dict(
          inc=dict(
              incremental("L'_D"),
-             distill_output=dict(
-                 type='OutputDistillLoss',
-                 variant='mib',
-                 pixel_mask='none',
-                 loss_weight=100.0))),
+             distill_terms=dict(
+                 output=dict(
+                     type='OutputDistillTerm',
+                     variant='mib',
+                     pixel_mask='none',
+                     loss_weight=100.0)))),
      "L'_D variant 'ilt' (here 'mib'), L'_D pixel_mask 'old' (here 'none'), "
      "λ'_D 1.0 (here 100.0)"),
     ('FT', dict(setting='overlapped', eval_protocol='unseen_as_background'),

@@ -21,7 +21,7 @@ def test_from_dict_and_views():
             run.eval_protocol) == ('19-1', 'voc', "L'_D", 'sequential',
                                    'seen_only')
     assert run.incremental == incremental("L'_D")
-    assert run.incremental['distill_output']['variant'] == 'ilt'
+    assert run.incremental['distill_terms']['output']['variant'] == 'ilt'
     assert [s.step for s in run.steps] == [0, 1]
     assert run.last.metrics.mIoU_new == 30.0
     assert run.steps[0].metrics.mIoU_new is None
@@ -111,8 +111,8 @@ def test_write_summary_records_incremental(tmp_path):
     on_disk = json.loads((tmp_path / 'summary.json').read_text())
     assert on_disk == s
     assert s['incremental'] == incremental("L'_D")
-    assert s['incremental']['distill_output'] == dict(
-        type='OutputDistillLoss',
+    assert s['incremental']['distill_terms']['output'] == dict(
+        type='OutputDistillTerm',
         variant='ilt',
         pixel_mask='old',
         loss_weight=1.0)

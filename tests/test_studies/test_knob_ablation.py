@@ -19,7 +19,7 @@ def test_every_knob_reaches_the_step_config(label):
     step = build_step_config(cfg, 1, 'w', 'p.pth')
     model = step.model
     if label.startswith('(a)'):
-        assert model.distill_output.resolution == 'labels'
+        assert model.distill_terms.output.resolution == 'labels'
     elif label.startswith('(b)'):
         assert model.backbone.norm_eval is True
     elif label.startswith('(c)'):
