@@ -41,7 +41,7 @@ def test_published_numbers():
                                 'ILT (MiB)').result) == (3.7, 5.7, 4.2)
 
 
-# DESIGN §4 (the paper's Tables 1-3; MiB's Table 1, disjoint).
+# docs/design.md §4 (the paper's Tables 1-3; MiB's Table 1, disjoint).
 PAPER = {
     ('19-1', 'ft'): (67.3, 20.1, 65.1),
     ('19-1', 'ld'): (70.0, 35.3, 68.4),

@@ -38,7 +38,7 @@ def test_from_dict_and_views():
 
 
 def test_defaults_of_a_minimal_summary():
-    # DESIGN §5's keys only (an older summary.json).
+    # docs/design.md §5's keys only (an older summary.json).
     s = voc_19_1()
     minimal = {k: s[k] for k in ('task', 'setting', 'steps')}
     for e in minimal['steps']:

@@ -1,5 +1,5 @@
 """The embedded benchmark's generator (``mmseg_incremental.synthetic_voc``,
-DESIGN §7)."""
+docs/design.md §7)."""
 import ast
 import hashlib
 import json

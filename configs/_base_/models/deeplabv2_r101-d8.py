@@ -30,7 +30,7 @@
 #   backbone's key names (conv1, bn1, layerX.Y.convZ/bnZ,
 #   layerX.0.downsample.{0,1}); its ``fc.*`` keys are reported as unexpected
 #   and skipped. Keep the RGB ImageNet mean/std below (torchvision's).
-#   Tested: tests/test_experiment/test_init_weights.py.
+#   Tested: tests/test_experiment/test_user_path.py.
 # * MSCOCO-pretrained DeepLab-v2 (the paper's start): rename the Caffe/TF
 #   DeepLab ResNet-101 weights to the keys above (bn_conv1 -> bn1,
 #   res2a_branch2a -> layer1.0.conv1, bn2a_branch2a -> layer1.0.bn1,
