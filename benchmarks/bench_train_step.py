@@ -1,12 +1,15 @@
 """Per-iteration time and peak memory of each method, as ratios to FT.
 
 The methods: ILT's (FT, L'_D, L''_D, EF and their combinations), MiB and
-PLOP (``configs/_base_/methods/{mib,plop}.py``; PLOP's thresholds are
+PLOP, each with the terms of its shipped fragment
+(``configs/_base_/methods/{ft,ld,fd,ef,ef-ld,ld-fd,mib,plop}.py``, the
+``incremental`` dict; see ``METHODS`` for the variants: L'_D with a
+cached teacher, PLOP without its pseudo-labels). PLOP's thresholds are
 fitted once, on the batch's first image, as ``PseudoLabelHook`` does over
-the step's images before training).
+the step's images before training.
 
-All methods train the same DistillEncoderDecoder step (C_old -> C_new) on
-the same random batch, in one run: step times round-robin in one process
+All methods train the same IncrementalEncoderDecoder step (C_old -> C_new)
+on the same random batch, in one run: step times round-robin in one process
 (noise hits every method alike; each round starts one method later).
 ``time_ratio`` is the median over rounds of the method's time over FT's
 in the same round (a shared machine disturbs it less than a ratio of
@@ -14,11 +17,20 @@ medians), by default on the CPU from the process's CPU time
 (``median_cpu_s``: time spent descheduled by other jobs does not count),
 on CUDA from wall time; ``median_s`` is wall time. The memory a step
 adds: in the same process on CUDA (peak statistics reset per method), in
-a fresh process per method on CPU (peak RSS cannot be reset). Stock mmseg
+a fresh process per method on CPU (peak RSS cannot be reset; the median of
+``--mem-runs`` processes). Stock mmseg
 ``EncoderDecoder`` (no teacher) is measured too: our FT must cost the
 same. ``L'_D (cached teacher)`` is L'_D with ``teacher_cache`` (in
 memory), timed warm: the warm-up steps filled it, so it replays the
 teacher's logits of the batch.
+
+``floor`` (``floor_ratio`` in the JSON, ``floor_s`` the CPU/wall seconds):
+the least a method's step can cost, measured in the same rounds: the
+student's step without any term (FT, or EF for a frozen encoder) plus the
+teacher work its terms need, one forward of M_{k-1} on the batch (the
+head alone under EF, which shares the encoder; none with the cached
+teacher). ``time_ratio - floor_ratio`` is what the method's own losses
+cost.
 
     python benchmarks/bench_train_step.py                 # CPU, tiny model
     python benchmarks/bench_train_step.py --device cuda   # R101, 321², batch 4
@@ -49,51 +61,26 @@ import tempfile
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# The losses of configs/_base_/methods/{ld,fd,plop}.py (copied per method
-# by build()).
-_LD = dict(type='OutputDistillLoss', variant='ilt', pixel_mask='old')
-_LDD = dict(type='FeatureDistillLoss', loss_weight=50.0)
-_POD = dict(
-    type='PODLoss',
-    loss_weight=0.01,
-    last_layer_weight=0.0005,
-    scales=(1, 2, 4))
+#: The methods: name -> (fragment of configs/_base_/methods whose
+#: ``incremental`` dict (IncrementalEncoderDecoder's arguments) the method
+#: trains with, changes to it); 'stock' is mmseg's EncoderDecoder.
 METHODS = {
-    'stock':
-    None,
-    'FT':
-    dict(),
-    "L'_D":
-    dict(distill_output=_LD),
-    "L''_D":
-    dict(distill_feature=_LDD),
-    'EF':
-    dict(freeze_encoder=True),
-    "EF+L'_D":
-    dict(freeze_encoder=True, distill_output=_LD),
-    "L'_D+L''_D":
-    dict(distill_output=_LD, distill_feature=_LDD),
-    "L'_D (cached teacher)":
-    dict(distill_output=_LD, teacher_cache=dict(dir=None)),
-    # configs/_base_/methods/mib.py
-    'MiB':
-    dict(
-        decode_loss=dict(type='UnbiasedCrossEntropyLoss'),
-        distill_output=dict(
-            type='UnbiasedDistillLoss', loss_weight=10.0, alpha=1.0),
-        new_class_init='background'),
-    # configs/_base_/methods/plop.py: POD over the 4 stages (the tiny R18
-    # returns only its last one; the segmentor asks for all) and the
-    # logits; pseudo-labels with thresholds fitted once (build()).
-    'PLOP':
-    dict(
-        distill_pod=_POD,
-        pseudo_label=dict(type='entropy', threshold=0.001),
-        new_class_init='background'),
-    # PLOP without its pseudo-labels: the cost of POD alone (the issue's
-    # "POD over 4 stages" target).
-    'PLOP (POD only)':
-    dict(distill_pod=_POD, new_class_init='background'),
+    'stock': None,
+    'FT': ('ft', {}),
+    "L'_D": ('ld', {}),
+    "L''_D": ('fd', {}),
+    'EF': ('ef', {}),
+    "EF+L'_D": ('ef-ld', {}),
+    "L'_D+L''_D": ('ld-fd', {}),
+    # L'_D replaying the teacher's logits from memory.
+    "L'_D (cached teacher)": ('ld', dict(teacher_cache=dict(dir=None))),
+    'MiB': ('mib', {}),
+    # POD over the 4 stages (the tiny R18 returns only its last one; the
+    # segmentor asks for all) and the logits; pseudo-labels with
+    # thresholds fitted once (build()).
+    'PLOP': ('plop', {}),
+    # PLOP without its pseudo-labels: the cost of POD alone.
+    'PLOP (POD only)': ('plop', dict(distill_terms=dict(pseudo_label=None))),
 }
 #: Suffix of a method timed with mmseg's own ``loss_by_feat`` (its
 #: ``.item()`` count and boolean-indexing accuracy) in place of ours.
@@ -106,8 +93,29 @@ TARGETS = {
     "L''_D": 1.30,
     "EF+L'_D": 0.60,
     "L'_D (cached teacher)": 1.05,
-    'PLOP (POD only)': 1.35,
+    'MiB': 1.30,
+    'PLOP': 1.35,
+    'PLOP (POD only)': 1.25,
 }
+# step memory / FT
+MEM_TARGETS = {'MiB': 1.25}
+
+
+def method_cfg(method: str) -> dict:
+    """IncrementalEncoderDecoder's arguments of ``method``: its shipped
+    fragment's ``incremental`` dict, with the variant's changes merged in
+    (a ``None`` term drops an inherited one, as in a config)."""
+    from mmengine.config import Config
+    fragment, changes = METHODS[method]
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/_base_/methods', f'{fragment}.py'))
+    incremental = cfg.incremental.to_dict()
+    for key, value in copy.deepcopy(changes).items():
+        if isinstance(value, dict) and isinstance(incremental.get(key), dict):
+            incremental[key].update(value)
+        else:
+            incremental[key] = value
+    return incremental
 
 
 def model_cfg(model: str, num_classes: int) -> dict:
@@ -176,9 +184,9 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     cfg = model_cfg(args.model, args.new_classes)
     if METHODS[method] is not None:
         cfg.update(
-            type='DistillEncoderDecoder',
+            type='IncrementalEncoderDecoder',
             teacher_checkpoint=teacher,
-            **copy.deepcopy(METHODS[method]))
+            **method_cfg(method))
     model = MODELS.build(cfg).to(args.device)
     model.init_weights()
     model.train()
@@ -199,8 +207,8 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     inputs, samples = batch(args.device, args.size, args.batch,
                             args.new_classes)
     from mmseg_incremental.models.terms import PseudoLabelTerm
-    for term in getattr(model, 'terms_of_type', lambda cls: [])(
-            PseudoLabelTerm):
+    for term in getattr(model, 'terms_of_type',
+                        lambda cls: [])(PseudoLabelTerm):
         # PLOP's thresholds (PseudoLabelHook's pass before training), here
         # from the batch's first image: a whole batch would raise the
         # process's peak RSS before the step memory is measured.
@@ -254,7 +262,21 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     import torch
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
-    steps = {m: build(m, args, teacher)[1] for m in args.methods}
+    models, steps = {}, {}
+    for m in args.methods:
+        models[m], steps[m] = build(m, args, teacher)
+    floors = {m: floor_parts(models[m]) for m in args.methods}
+    # The floor's pieces, timed in the same rounds: EF's step (when a
+    # frozen-encoder method is timed) and the teacher's forward.
+    extra = {}
+    if any(base == 'EF' for base, _ in floors.values()) and \
+            'EF' not in steps:
+        extra['EF'] = build('EF', args, teacher)[1]
+    if any(part is not None for _, part in floors.values()):
+        owner = next(models[m] for m, (_, part) in floors.items()
+                     if part is not None)
+        extra.update(teacher_steps(owner, args))
+    del models
     memory, syncs = {}, {}
     for method, step in steps.items():
         for _ in range(args.warmup):
@@ -266,34 +288,100 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
             step()
             memory[method] = (torch.cuda.max_memory_allocated() - base) / 2**20
             syncs[method] = count_host_syncs(step)
-    times = {m: [] for m in args.methods}
-    cpu_times = {m: [] for m in args.methods}
-    names = list(steps)
+    for name, step in extra.items():
+        for _ in range(args.warmup):
+            step()
+    timed = dict(steps, **{f'[{k}]': v for k, v in extra.items()})
+    times = {m: [] for m in timed}
+    cpu_times = {m: [] for m in timed}
+    names = list(timed)
     for round_ in range(args.iters):
         # Each round starts one method later: no method always runs right
         # after the same one (position in the round biases a step's time).
         shift = round_ % len(names)
         for method in names[shift:] + names[:shift]:
-            step = steps[method]
+            step = timed[method]
             t, c = time.perf_counter(), time.process_time()
             step()
             times[method].append(time.perf_counter() - t)
             cpu_times[method].append(time.process_time() - c)
     clock = times if args.ratio_clock == 'wall' else cpu_times
     ratios = {
-        m: statistics.median(a / b for a, b in zip(v, clock['FT']))
-        for m, v in clock.items()
+        m: statistics.median(a / b for a, b in zip(clock[m], clock['FT']))
+        for m in steps
     }
+    floor_s, floor_ratios = {}, {}
+    for m, (base, part) in floors.items():
+        base_clock = clock[base if base in steps else f'[{base}]']
+        per_round = [
+            b + (0.0 if part is None else clock[f'[teacher {part}]'][i])
+            for i, b in enumerate(base_clock)
+        ]
+        floor_s[m] = statistics.median(per_round)
+        floor_ratios[m] = statistics.median(
+            a / b for a, b in zip(per_round, clock['FT']))
     if args.profile:
         for method in steps:
             profile_step(steps[method], method, args)
     queue.put(({
-        m: statistics.median(v)
-        for m, v in times.items()
+        m: statistics.median(times[m])
+        for m in steps
     }, {
-        m: statistics.median(v)
-        for m, v in cpu_times.items()
-    }, ratios, memory, syncs))
+        m: statistics.median(cpu_times[m])
+        for m in steps
+    }, ratios, memory, syncs, floor_s, floor_ratios))
+
+
+def floor_parts(model) -> tuple:
+    """The floor of a built method (see the module docstring): ('FT' or
+    'EF', None / 'full' / 'head' for the teacher's forward)."""
+    from mmseg_incremental.models.segmentors import \
+        IncrementalEncoderDecoder
+    if not isinstance(model, IncrementalEncoderDecoder):
+        return 'FT', None
+    base = 'EF' if model.freeze_encoder else 'FT'
+    if not model._needs or model.teacher_cache is not None:
+        return base, None
+    return base, 'head' if model.freeze_encoder else 'full'
+
+
+def teacher_steps(model, args: argparse.Namespace) -> dict:
+    """One forward of ``model``'s teacher on the batch, as the segmentor
+    runs it (no_grad, its layout, autocast as the steps): whole
+    (``'teacher full'``) and head only on its encoder's features
+    (``'teacher head'``, the features computed once)."""
+    import torch
+    inputs, _ = batch(args.device, args.size, args.batch, args.new_classes)
+    dtype = None
+    if args.amp:
+        from mmseg_incremental.planning.scalars import amp_dtype
+        dtype = amp_dtype('auto', args.device)
+    feats = []
+
+    def context():
+        return torch.autocast(
+            args.device,
+            dtype=getattr(torch, dtype or 'bfloat16'),
+            enabled=args.amp)
+
+    def teacher():
+        return model.runnable_teacher(inputs.device.type)
+
+    def full(sync: bool = True) -> None:
+        with torch.no_grad(), context():
+            teacher().decode_head.forward(teacher().extract_feat(inputs))
+        if sync and args.device == 'cuda':
+            torch.cuda.synchronize()
+
+    def head(sync: bool = True) -> None:
+        with torch.no_grad(), context():
+            if not feats:
+                feats.append(teacher().extract_feat(inputs))
+            teacher().decode_head.forward(feats[0])
+        if sync and args.device == 'cuda':
+            torch.cuda.synchronize()
+
+    return {'teacher full': full, 'teacher head': head}
 
 
 def peak_memory(method: str, args: argparse.Namespace, teacher: str,
@@ -471,6 +559,13 @@ def main() -> None:
     parser.add_argument(
         '--profile',
         help='folder for a torch.profiler table of each timed method')
+    parser.add_argument(
+        '--mem-runs',
+        type=int,
+        default=1,
+        help='CPU: the step memory is the median over this many fresh '
+        'processes per method (one process\'s peak RSS varies by ~5 %% '
+        'between identical runs on a shared machine)')
     args = parser.parse_args()
     if 'FT' not in args.methods:
         args.methods.insert(0, 'FT')
@@ -495,11 +590,14 @@ def main() -> None:
         proc = ctx.Process(target=make_teacher, args=(args, teacher))
         proc.start()
         proc.join()
-        times, cpu_times, ratios, memory, syncs = _child(
-            ctx, time_all, args, teacher)
+        (times, cpu_times, ratios, memory, syncs, floor_s,
+         floor_ratios) = _child(ctx, time_all, args, teacher)
         if not memory:  # CPU: peak RSS growth, a fresh process per method
             memory = {
-                m: _child(ctx, peak_memory, m, args, teacher)
+                m:
+                statistics.median(
+                    _child(ctx, peak_memory, m, args, teacher)
+                    for _ in range(args.mem_runs))
                 for m in args.methods
             }
         graph_check = _child(ctx, check_graph, args, teacher) \
@@ -510,6 +608,8 @@ def main() -> None:
             median_s=times[m],
             median_cpu_s=cpu_times[m],
             time_ratio=ratios[m],
+            floor_s=floor_s[m],
+            floor_ratio=floor_ratios[m],
             step_mem_mib=memory[m],
             mem_ratio=memory[m] / memory['FT'],
             host_syncs=syncs.get(m))
@@ -523,14 +623,18 @@ def main() -> None:
           f'cuda_graph={args.cuda_graph} '
           f'cudnn_benchmark={args.cudnn_benchmark} '
           f'time/FT by {args.ratio_clock} time')
-    print(f'{"method":22s} {"s/iter":>8s} {"time/FT":>8s} {"step MiB":>9s} '
-          f'{"mem/FT":>7s} {"target":>9s} {"syncs":>5s}')
+    print(f'{"method":22s} {"s/iter":>8s} {"time/FT":>8s} {"floor":>6s} '
+          f'{"-floor":>6s} {"target":>9s} {"step MiB":>9s} {"mem/FT":>7s} '
+          f'{"target":>6s} {"syncs":>5s}')
     for method, r in results.items():
         target = 'FT<=1.02x' if method == 'stock' else TARGETS.get(method, '')
         sync = '' if r['host_syncs'] is None else r['host_syncs']
         print(f'{method:22s} {r["median_s"]:8.4f} {r["time_ratio"]:8.3f} '
-              f'{r["step_mem_mib"]:9.1f} {r["mem_ratio"]:7.3f} '
-              f'{target!s:>9s} {sync!s:>5s}')
+              f'{r["floor_ratio"]:6.3f} '
+              f'{r["time_ratio"] - r["floor_ratio"]:+6.3f} '
+              f'{target!s:>9s} {r["step_mem_mib"]:9.1f} '
+              f'{r["mem_ratio"]:7.3f} {MEM_TARGETS.get(method, "")!s:>6s} '
+              f'{sync!s:>5s}')
     if 'stock' in ratios:
         print('FT / stock EncoderDecoder time: '
               f'{1 / ratios["stock"]:.3f}')

@@ -506,6 +506,24 @@ def test_pseudo_labels_equal_reference():
     ref = ref_pseudo_label(teacher, label, 16, thresholds, math.log(17))
     assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
     assert 0 < got[1].mean() < 1
+    # Logits at their own size, upsampled inside a few images at a time.
+    low = _logits(gen, (5, 16, 8, 8), scale=6.0)
+    label = _labels(gen, 5, 17, 64, 64)
+    label[:, :20] = 0
+    for align_corners in (False, True):
+        got = plop_pseudo_label(
+            low,
+            label,
+            16,
+            thresholds,
+            math.log(17),
+            align_corners=align_corners)
+        ref = ref_pseudo_label(
+            ref_up(low, (64, 64), align_corners), label, 16, thresholds,
+            math.log(17))
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+    with pytest.raises(ValueError, match='labels'):
+        plop_pseudo_label(low, label, 16, thresholds, math.log(17))
 
 
 # ----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import CrossEntropyLoss
 from mmseg.models.utils import resize
+from ..losses.logit_pairs import share_label_logits, upsample_logits
 
 
 def accuracy(pred: Tensor, target: Tensor, ignore_index: int) -> Tensor:
@@ -80,16 +81,20 @@ def decode_loss_by_feat(head: BaseDecodeHead,
     (N, H, W) and optional per-pixel weights (N, H, W), multiplied into
     the head's sampler weights if it has a sampler, without host syncs.
 
+    Logits already at the labels' size (:func:`label_logits`) are used as
+    they are (mmseg's resize to the same size is the identity).
+
     Returns:
         dict[str, Tensor]: One entry per ``loss_decode`` name (summed when
         names repeat) and ``acc_seg``.
     """
     loss = dict()
-    seg_logits = resize(
-        input=seg_logits,
-        size=seg_label.shape[-2:],
-        mode='bilinear',
-        align_corners=head.align_corners)
+    if seg_logits.shape[-2:] != seg_label.shape[-2:]:
+        seg_logits = resize(
+            input=seg_logits,
+            size=seg_label.shape[-2:],
+            mode='bilinear',
+            align_corners=head.align_corners)
     if head.sampler is not None:
         seg_weight = head.sampler.sample(seg_logits, seg_label.unsqueeze(1))
         weight = seg_weight if weight is None else seg_weight * weight
@@ -136,11 +141,60 @@ def has_mmseg_loss_by_feat(head: nn.Module) -> bool:
     return type(head).loss_by_feat in _MMSEG_LOSS_BY_FEAT
 
 
-def head_loss_by_feat(head: nn.Module, seg_logits: Tensor,
-                      data_samples: list) -> dict:
+def head_loss_by_feat(head: nn.Module,
+                      seg_logits: Tensor,
+                      data_samples: list,
+                      batch=None) -> dict:
     """``head.loss_by_feat(seg_logits, data_samples)``, through
-    :func:`decode_loss_by_feat` where that is the same computation."""
+    :func:`decode_loss_by_feat` where that is the same computation.
+
+    With ``batch`` (a :class:`~..terms.base.DistillBatch` of this
+    ``loss()`` call, whose terms read the student's logits at the labels'
+    size), those logits come from :func:`label_logits`: upsampled once for
+    the decode loss and the terms.
+    """
     if not has_mmseg_loss_by_feat(head):
         return head.loss_by_feat(seg_logits, data_samples)
-    seg_label = head._stack_batch_gt(data_samples).squeeze(1)
+    if batch is None:
+        seg_label = head._stack_batch_gt(data_samples).squeeze(1)
+    else:
+        seg_label = batch_labels(batch)
+        seg_logits = label_logits(batch, head.align_corners)
     return decode_loss_by_feat(head, seg_logits, seg_label)
+
+
+def batch_labels(batch) -> Tensor:
+    """The labels (N, H, W) of a :class:`~..terms.base.DistillBatch`'s
+    samples, stacked once per ``loss()`` call."""
+    return batch.shared(
+        'seg_label', lambda: torch.stack(
+            [sample.gt_sem_seg.data for sample in batch.data_samples])[:, 0])
+
+
+def label_logits(batch, align_corners: bool) -> Tensor:
+    """The student's logits of a :class:`~..terms.base.DistillBatch`
+    bilinearly upsampled to its labels' size in fp32 (autocast off), once
+    per ``loss()`` call: the decode loss and every term that reads them
+    get the same tensor (with a slot for softmax statistics that MiB's CE
+    and KD share, :func:`~..losses.logit_pairs.share_label_logits`).
+
+    The upsampling is :func:`~..losses.logit_pairs.upsample_logits`
+    (matrix products on the CPU for small logits: the same weights as
+    mmseg's ``resize``, 3x cheaper with its backward).
+
+    Args:
+        batch (DistillBatch): The batch (its ``memo`` holds the result).
+        align_corners (bool): The decode head's ``align_corners``.
+
+    Returns:
+        Tensor: (N, C, H, W) float32 at the labels' size.
+    """
+    size = tuple(batch_labels(batch).shape[-2:])
+
+    def compute() -> Tensor:
+        logits = batch.seg_logits
+        with torch.autocast(logits.device.type, enabled=False):
+            return share_label_logits(
+                upsample_logits(logits.float(), size, align_corners))
+
+    return batch.shared(('label_logits', size, bool(align_corners)), compute)

@@ -34,9 +34,11 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmseg.registry import MODELS
 
+from .logit_pairs import OWN_GRADIENT, set_pass_through, split_softmax
 from .loss_args import check_loss_args
 
 
@@ -154,22 +156,18 @@ class UnbiasedCrossEntropyLoss(nn.Module):
     def _forward_fp32(self, logits: Tensor, seg_label: Tensor, num_old: int,
                       weight: Optional[Tensor], ignore_index: int) -> Tensor:
         """The body of :meth:`forward` on checked fp32 logits."""
-        den = torch.logsumexp(logits, dim=1, keepdim=True)
-        log_bg = torch.logsumexp(logits[:, :num_old], dim=1, keepdim=True)
-        # Channel 0: background or old; channel 1 + j: new class C_old + j.
-        log_prob = torch.cat([log_bg, logits[:, num_old:]], dim=1) - den
-
         seg_label = seg_label.long()
         valid = seg_label != ignore_index
-        target = torch.where(seg_label < num_old, torch.zeros_like(seg_label),
-                             seg_label - num_old + 1)
-        target = torch.where(valid, target, torch.zeros_like(target))
-        nll = -log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
-        nll = torch.where(valid, nll, torch.zeros_like(nll))
+        is_new = valid & (seg_label >= num_old)
+        # The logit gathered for a pixel of a new class (0 elsewhere).
+        target = torch.where(is_new, seg_label, torch.zeros_like(seg_label))
         if weight is not None:
-            nll = nll * weight.to(nll.dtype)
-        # No valid pixel: a 0 that is still attached to the graph.
-        loss = nll.sum() / valid.sum().clamp(min=1)
+            weight = weight.to(logits.dtype)
+        loss, alias = _UnbiasedCE.apply(logits, target, valid, is_new, weight,
+                                        num_old)
+        # Shared logits (MiB's KD reads them next): the KD takes them
+        # through this loss, whose backward adds into the KD's gradient.
+        set_pass_through(logits, alias)
         return self.loss_weight * loss
 
     @property
@@ -181,3 +179,92 @@ class UnbiasedCrossEntropyLoss(nn.Module):
         return (f'loss_weight={self.loss_weight}, '
                 f'ignore_index={self.ignore_index}, '
                 f'num_old_classes={self.num_old_classes}')
+
+
+class _UnbiasedCE(torch.autograd.Function):
+    """``l_ce`` of fp32 logits with a hand-written backward.
+
+    Forward: the softmax statistics of the logits split at C_old
+    (:func:`~.logit_pairs.split_softmax`: one ``exp`` pass, shared with
+    MiB's KD when the segmentor shares the logits), ``nll = lse - lse_old``
+    at background/old pixels and ``lse - s_y`` at new-class pixels (one
+    ``gather``), no full-size log-probabilities. Backward: with ``c`` the
+    pixel's weight over the valid count, ``p = softmax(s)`` and ``e`` the
+    statistics' exponentials, ``d/ds_k = c (p_k - r_k)``, ``r`` the
+    softmax over the old outputs at background pixels and the one-hot
+    target at new-class pixels: ``e_k * factor`` per part of the channels
+    plus one ``scatter_add``. Saved: the exponentials (shared) and per-pixel
+    factors.
+
+    The second output is a view of the logits (a pass-through): a loss
+    computed from it (MiB's KD, :func:`~.logit_pairs.pass_through`) sends
+    its gradient through this backward, which adds the CE's to that buffer
+    in place (the KD's backward makes it and marks it as its own) instead
+    of allocating a second one.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, target: Tensor, valid: Tensor,
+                is_new: Tensor, weight: Optional[Tensor],
+                num_old: int) -> Tensor:
+        stats = split_softmax(logits, num_old)
+        picked = logits.gather(1, target.unsqueeze(1))
+        nll = stats.lse - torch.where(is_new.unsqueeze(1), picked, stats.lse_a)
+        nll = torch.where(valid.unsqueeze(1), nll, torch.zeros_like(nll))
+        coef = valid.to(logits.dtype).unsqueeze(1)
+        if weight is not None:
+            nll = nll * weight.unsqueeze(1)
+            coef = coef * weight.unsqueeze(1)
+        count = valid.sum().clamp(min=1)
+        # No valid pixel: a 0 that is still attached to the graph.
+        loss = nll.sum() / count
+        coef = coef / count
+        # d/ds = coef * (p - r); p = e * exp(m - lse) per part.
+        background = (valid & ~is_new).unsqueeze(1)
+        factor_a = torch.sub(stats.m_a, stats.lse).exp_().sub_(
+            torch.sub(stats.m_a,
+                      stats.lse_a).exp_().masked_fill_(~background,
+                                                       0)).mul_(coef)
+        factor_b = None
+        if stats.m_b is not None:
+            factor_b = torch.sub(stats.m_b, stats.lse).exp_().mul_(coef)
+        onehot = coef.masked_fill_(~is_new.unsqueeze(1), 0)
+        ctx.num_old = num_old
+        ctx.set_materialize_grads(False)
+        # The target channel in a compact dtype until the backward.
+        compact = torch.uint8 if logits.shape[1] <= 256 else torch.int32
+        ctx.save_for_backward(stats.exp, factor_a, factor_b, onehot,
+                              target.unsqueeze(1).to(compact))
+        return loss, logits.view_as(logits)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Optional[Tensor],
+                 grad_through: Optional[Tensor]):
+        exp, factor_a, factor_b, onehot, target = ctx.saved_tensors
+        none = (None, ) * 5
+        if not ctx.needs_input_grad[0] or grad_loss is None:
+            return (grad_through, ) + none
+        num_old = ctx.num_old
+        if grad_through is not None and getattr(grad_through, OWN_GRADIENT,
+                                                False):
+            # The KD's own buffer: add the CE's gradient to it.
+            grad = grad_through
+            delattr(grad, OWN_GRADIENT)
+            grad[:, :num_old].addcmul_(exp[:, :num_old], factor_a * grad_loss)
+            if factor_b is not None:
+                grad[:, num_old:].addcmul_(exp[:, num_old:],
+                                           factor_b * grad_loss)
+        else:
+            grad = torch.empty_like(exp)
+            torch.mul(
+                exp[:, :num_old], factor_a * grad_loss, out=grad[:, :num_old])
+            if factor_b is not None:
+                torch.mul(
+                    exp[:, num_old:],
+                    factor_b * grad_loss,
+                    out=grad[:, num_old:])
+            if grad_through is not None:
+                grad += grad_through
+        grad.scatter_add_(1, target.long(), onehot * -grad_loss)
+        return (grad, ) + none

@@ -24,16 +24,18 @@ Facts taken from the authors' code, ``fcdl94/MiB`` (commit 1c58983):
   default; ``'logits'`` computes it at the logits' own size, cheaper, as
   this project's L'_D does by default).
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmseg.registry import MODELS
 
-from .logit_pairs import check_logit_pair, upsample_pair
+from .logit_pairs import (OWN_GRADIENT, SplitSoftmax, check_logit_pair,
+                          image_chunks, pass_through, split_softmax,
+                          upsample_logits)
 from .loss_args import check_loss_args
 
 
@@ -63,9 +65,14 @@ class UnbiasedDistillLoss(nn.Module):
     Both logits must have the same spatial size. With
     ``resolution='labels'`` (MiB: both upsampled to the input size) and
     ``seg_label`` given to :meth:`forward`, both are bilinearly upsampled to
-    the labels' size first (``align_corners``: the decode head's, which
-    ``DistillEncoderDecoder`` passes); without ``seg_label`` the logits are
-    taken as they are. The loss computes in fp32 with autocast off inside.
+    the labels' size (``align_corners``: the decode head's, which
+    ``UnbiasedKDTerm`` passes): the student's may come at that size
+    already (the segmentor upsamples them once for the decode loss and
+    this term), the teacher's are upsampled inside, a few images at a
+    time. Without ``seg_label`` the logits are taken as they are. The loss
+    computes in fp32 with autocast off inside, with a hand-written
+    backward (:class:`_UnbiasedKD`: no full-size log-probabilities, the
+    teacher's probabilities never whole).
 
     Args:
         loss_weight (float): lambda >= 0. Defaults to 1.0.
@@ -120,46 +127,45 @@ class UnbiasedDistillLoss(nn.Module):
         Returns:
             Tensor: The weighted loss, a scalar.
         """
-        check_logit_pair('UnbiasedDistillLoss', student_logits, teacher_logits)
+        upsample = self.resolution == 'labels' and seg_label is not None
+        if not upsample or student_logits.dim() != 4 \
+                or teacher_logits.dim() != 4 \
+                or student_logits.shape[0] != teacher_logits.shape[0] \
+                or student_logits.shape[1] < teacher_logits.shape[1]:
+            check_logit_pair('UnbiasedDistillLoss', student_logits,
+                             teacher_logits)
         with torch.autocast(student_logits.device.type, enabled=False):
             student_logits = student_logits.float()
             teacher_logits = teacher_logits.detach().float()
-            if self.resolution == 'labels' and seg_label is not None \
-                    and seg_label.shape[-2:] != student_logits.shape[2:]:
-                student_logits, teacher_logits = upsample_pair(
-                    student_logits, teacher_logits, seg_label.shape[-2:],
-                    self.align_corners)
+            if upsample:
+                # The student's may come upsampled already (the
+                # segmentor's shared label_logits); the teacher's are
+                # upsampled inside, a few images at a time.
+                size = tuple(seg_label.shape[-2:])
+                student_logits = upsample_logits(student_logits, size,
+                                                 self.align_corners)
             return self._forward_fp32(student_logits, teacher_logits, mask)
 
     def _forward_fp32(self, student_logits: Tensor, teacher_logits: Tensor,
                       mask: Optional[Tensor]) -> Tensor:
-        """The body of :meth:`forward` on checked fp32 logits."""
-        num_old = teacher_logits.shape[1]
-        q = F.softmax(self.alpha * teacher_logits, dim=1)
-
-        den = torch.logsumexp(student_logits, dim=1)
-        # log of (bg or new) before normalisation: bg and outputs >= C_old.
-        log_bg = student_logits[:, 0]
-        if student_logits.shape[1] > num_old:
-            log_bg = torch.logaddexp(
-                log_bg, torch.logsumexp(student_logits[:, num_old:], dim=1))
-        # sum_c q_c log p^_c with log p^_c = z_c - den (z_0 = log_bg) and
-        # sum_c q_c = 1: q_0 z_0 + sum_{0<c<C_old} q_c s_c - den (no
-        # full-size copy of the C_old log-probabilities).
-        inner = q[:, 0] * log_bg - den
-        if num_old > 1:
-            inner = inner + (q[:, 1:] * student_logits[:, 1:num_old]).sum(1)
-        per_pixel = -inner / num_old
-
+        """The body of :meth:`forward` on checked fp32 logits; the
+        teacher's are bilinearly upsampled to the student's size
+        (``align_corners``) where that differs."""
         if mask is not None:
             if mask.dim() == 4 and mask.shape[1] == 1:
                 mask = mask[:, 0]
-            if mask.shape != per_pixel.shape:
+            expected = (student_logits.shape[0], ) + tuple(
+                student_logits.shape[2:])
+            if tuple(mask.shape) != expected:
                 raise ValueError('UnbiasedDistillLoss needs a mask of shape '
-                                 f'{tuple(per_pixel.shape)}; got '
-                                 f'{tuple(mask.shape)}.')
-            per_pixel = per_pixel * mask.to(per_pixel.dtype)
-        return self.loss_weight * per_pixel.mean()
+                                 f'{expected}; got {tuple(mask.shape)}.')
+            mask = mask.to(student_logits.dtype)
+        stats = split_softmax(student_logits, teacher_logits.shape[1])
+        # Logits shared with MiB's CE: through the CE's pass-through (one
+        # gradient buffer for both).
+        return self.loss_weight * _UnbiasedKD.apply(
+            pass_through(student_logits), teacher_logits, mask, self.alpha,
+            self.align_corners, stats)
 
     @property
     def loss_name(self) -> str:
@@ -169,3 +175,112 @@ class UnbiasedDistillLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f'loss_weight={self.loss_weight}, alpha={self.alpha}, '
                 f'resolution={self.resolution!r}')
+
+
+def _teacher_exp(teacher: Tensor, size: Tuple[int, int], alpha: float,
+                 align_corners: bool) -> Tuple[Tensor, Tensor]:
+    """``exp(alpha t - max)`` of the teacher's logits at ``size`` (a new
+    tensor) and 1 / its sum over the channels: ``q = softmax(alpha t)`` is
+    their product."""
+    x = upsample_logits(teacher, size, align_corners)
+    fresh = x is not teacher
+    if alpha != 1.0:
+        x = x.mul_(alpha) if fresh else x * alpha
+        fresh = True
+    top = x.amax(dim=1, keepdim=True)
+    x = x.sub_(top) if fresh else x - top
+    x.exp_()
+    return x, x.sum(dim=1, keepdim=True).reciprocal_()
+
+
+class _UnbiasedKD(torch.autograd.Function):
+    """``l_kd`` (before ``loss_weight``) of fp32 logits with a hand-written
+    backward.
+
+    Forward: the student's softmax statistics split at C_old
+    (:func:`~.logit_pairs.split_softmax`; those MiB's CE left on shared
+    logits are reused) and, a few images at a time
+    (:func:`~.logit_pairs.image_chunks`), the teacher's ``q =
+    softmax(alpha t)`` at the student's size (upsampled here) and per
+    pixel ``sum_c q_c log p^_c = q_0 lse_bg + sum_{0<c<C_old}
+    q_c s_c - lse`` (the dot product accumulated channel by channel: no
+    full-size product). Backward, with ``c`` the pixel's ``mask / (N H W
+    C_old)`` and ``p = softmax(s)``: ``d/ds_k = c (p_k - q_0 [k in bg]
+    softmax_bg(s)_k - [0 < k < C_old] q_k)``, bg = {0} u [C_old, C_new):
+    two products with the saved exponentials, and ``q`` computed again
+    chunk by chunk from the teacher's logits (one more upsampling and
+    ``exp`` of them instead of keeping a full-size tensor).
+    """
+
+    @staticmethod
+    def forward(ctx, student: Tensor, teacher: Tensor, mask: Optional[Tensor],
+                alpha: float, align_corners: bool,
+                stats: SplitSoftmax) -> Tensor:
+        num_old = teacher.shape[1]
+        size = tuple(student.shape[2:])
+        s0 = student[:, :1]
+        # log of (bg or new) before normalisation.
+        log_bg = s0 if stats.lse_b is None else torch.logaddexp(
+            s0, stats.lse_b)
+        factor_0 = torch.empty_like(stats.lse)
+        factor_b = None if stats.m_b is None else torch.empty_like(stats.lse)
+        total = student.new_zeros(())
+        for part in image_chunks(student.shape[0]):
+            exp_t, inv_sum_t = _teacher_exp(teacher[part], size, alpha,
+                                            align_corners)
+            q0 = exp_t[:, :1] * inv_sum_t
+            dot = torch.zeros_like(q0)
+            for c in range(1, num_old):
+                dot[:, 0].addcmul_(exp_t[:, c], student[part, c])
+            del exp_t
+            # -(q_0 lse_bg + sum q_c s_c - lse) / C_old, in place.
+            per_pixel = dot.mul_(inv_sum_t).addcmul_(q0, log_bg[part]).sub_(
+                stats.lse[part]).div_(-num_old)
+            if mask is not None:
+                per_pixel.mul_(mask[part].unsqueeze(1))
+            total += per_pixel.sum()
+            del per_pixel, dot
+            torch.sub(s0[part], log_bg[part], out=factor_0[part])
+            factor_0[part].exp_().mul_(q0)
+            if factor_b is not None:
+                torch.sub(stats.m_b[part], log_bg[part], out=factor_b[part])
+                factor_b[part].exp_().mul_(q0).neg_().add_(
+                    torch.sub(stats.m_b[part], stats.lse[part]).exp_())
+        num_pixels = stats.lse.numel()
+        # Per-pixel factors of the gradient (times c in backward).
+        factor_a = torch.sub(stats.m_a, stats.lse).exp_()
+        ctx.num_old = num_old
+        ctx.options = (size, alpha, align_corners,
+                       1.0 / (num_pixels * num_old))
+        ctx.save_for_backward(stats.exp, teacher, mask, factor_a, factor_0,
+                              factor_b)
+        return total / num_pixels
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: Tensor):
+        (exp_s, teacher, mask, factor_a, factor_0,
+         factor_b) = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None, None
+        num_old = ctx.num_old
+        size, alpha, align_corners, scale = ctx.options
+        coef = grad_loss * scale
+        if mask is not None:
+            coef = mask.unsqueeze(1) * coef
+        grad = torch.empty_like(exp_s)
+        torch.mul(exp_s[:, :num_old], factor_a * coef, out=grad[:, :num_old])
+        grad[:, :1].sub_(factor_0 * coef)
+        if factor_b is not None:
+            torch.mul(
+                exp_s[:, num_old:], factor_b * coef, out=grad[:, num_old:])
+        if num_old > 1:
+            for part in image_chunks(exp_s.shape[0]):
+                exp_t, inv_sum_t = _teacher_exp(teacher[part], size, alpha,
+                                                align_corners)
+                part_coef = coef if coef.dim() == 0 else coef[part]
+                grad[part, 1:num_old].addcmul_(
+                    exp_t[:, 1:], inv_sum_t.mul_(part_coef), value=-1)
+        # A buffer of its own: MiB's CE may add its gradient to it.
+        setattr(grad, OWN_GRADIENT, True)
+        return grad, None, None, None, None, None

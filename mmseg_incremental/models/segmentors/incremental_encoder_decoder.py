@@ -432,8 +432,9 @@ class IncrementalEncoderDecoder(EncoderDecoder):
             self.decode_head,
             feats,
             capture='pre_logits' in self._student_needs)
+        # memo: what the decode loss and the terms share in this call.
         batch = DistillBatch(inputs, data_samples, stages, feats, seg_logits,
-                             pre_logits, TeacherOutputs(None, None))
+                             pre_logits, TeacherOutputs(None, None), {})
         # M_{k-1} runs once, before the first term that reads it.
         taught = not self._needs
         if self._decode_term is not None:
@@ -443,9 +444,14 @@ class IncrementalEncoderDecoder(EncoderDecoder):
             losses = add_prefix(
                 self._decode_term.decode_loss(self, batch), 'decode')
         else:
+            # A term reading the student's logits at the labels' size
+            # (MiB's KD) shares their upsampling with the decode loss.
+            shares = any(
+                getattr(term, 'reads_label_logits', False)
+                for term in self.distill_terms.values())
             losses = add_prefix(
-                head_loss_by_feat(self.decode_head, seg_logits, data_samples),
-                'decode')
+                head_loss_by_feat(self.decode_head, seg_logits, data_samples,
+                                  batch if shares else None), 'decode')
         if self.with_auxiliary_head:
             losses.update(
                 self._auxiliary_head_forward_train(feats, data_samples))

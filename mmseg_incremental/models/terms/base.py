@@ -35,8 +35,8 @@ A term must hold no parameters or buffers: a step checkpoint holds only
 M_k's ``backbone.*``/``decode_head.*`` and loads into a stock
 ``EncoderDecoder``.
 """
-from typing import (TYPE_CHECKING, Dict, FrozenSet, NamedTuple, Optional,
-                    Sequence, Tuple)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Hashable,
+                    NamedTuple, Optional, Sequence, Tuple)
 
 import torch.nn as nn
 from torch import Tensor
@@ -77,7 +77,10 @@ class DistillBatch(NamedTuple):
     heads read (the same object without a neck); ``seg_logits``: the
     decode head's output at its own resolution; ``pre_logits``: the input
     of its classifier when a term asked for it (else None);
-    ``teacher``: :class:`TeacherOutputs`.
+    ``teacher``: :class:`TeacherOutputs`; ``memo``: tensors that the
+    decode loss and the terms of one ``loss()`` call compute once and
+    share (:meth:`shared`, e.g. the student's logits at the labels' size),
+    a dict the segmentor creates per call (None: nothing is shared).
     """
     inputs: Tensor
     data_samples: SampleList
@@ -86,6 +89,17 @@ class DistillBatch(NamedTuple):
     seg_logits: Tensor
     pre_logits: Optional[Tensor]
     teacher: TeacherOutputs
+    memo: Optional[Dict[Hashable, Any]] = None
+
+    def shared(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per ``loss()`` call for each ``key`` (held
+        in ``memo`` until the call returns; computed every time without a
+        memo)."""
+        if self.memo is None:
+            return compute()
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
 
 class DistillTerm(nn.Module):

@@ -17,12 +17,12 @@ background's, is the segmentor's ``new_class_init='background'``
 import copy
 from typing import Dict, List, Optional, Union
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
+from ..decode_heads.loss_by_feat import batch_labels, label_logits
 from .base import DistillBatch, DistillTerm
 
 
@@ -55,9 +55,12 @@ class UnbiasedCETerm(DistillTerm):
     """MiB's unbiased cross-entropy as the decode head's ``loss_decode``
     at this step (C_old set in it): mmseg's ``loss_by_feat`` upsamples
     the logits to the labels and calls it as any mmseg loss, logged as
-    ``decode.loss_unbiased_ce``. The teacher's head and the auxiliary
-    heads keep the configured loss; step 0 keeps the head's plain
-    cross-entropy (MiB's ``train.py`` when there are no old classes).
+    ``decode.loss_unbiased_ce`` (with MiB's KD, which reads the same
+    upsampled logits, the segmentor upsamples them once for both, and
+    both losses share one softmax of them and one gradient buffer). The
+    teacher's head and the auxiliary heads keep the configured loss; step
+    0 keeps the head's plain cross-entropy (MiB's ``train.py`` when there
+    are no old classes).
 
     Args:
         loss_decode (dict | list[dict], optional): The loss config(s).
@@ -88,6 +91,12 @@ class UnbiasedKDTerm(DistillTerm):
     (MiB's ``resolution='labels'``) or the logits' (``'logits'``); logged
     as ``distill.loss_unbiased_kd``.
 
+    At the labels' resolution the student's upsampled logits are those of
+    the decode loss (:func:`~..decode_heads.loss_by_feat.label_logits`,
+    computed once per step; ``reads_label_logits`` tells the segmentor),
+    and with MiB's unbiased CE as the decode loss both share one softmax
+    of them.
+
     Args:
         **loss_args: :class:`~..losses.UnbiasedDistillLoss`'s arguments
             (``loss_weight``, ``alpha``, ``resolution``, ...);
@@ -105,18 +114,27 @@ class UnbiasedKDTerm(DistillTerm):
         self.distill = MODELS.build(
             dict(type='UnbiasedDistillLoss', **self.loss_args))
 
+    @property
+    def reads_label_logits(self) -> bool:
+        """bool: Whether the loss reads the student's logits at the labels'
+        size (the segmentor then upsamples them once for the decode loss
+        and this term)."""
+        return self.distill.resolution == 'labels'
+
     def setup(self, model) -> None:
         args = dict(self.loss_args)
         args.setdefault('align_corners', model.decode_head.align_corners)
         self.distill = MODELS.build(dict(type='UnbiasedDistillLoss', **args))
 
     def loss(self, model, batch: DistillBatch) -> Dict[str, Tensor]:
-        seg_label = torch.stack(
-            [sample.gt_sem_seg.data for sample in batch.data_samples])
+        seg_label = batch_labels(batch)
+        student = batch.seg_logits
+        if self.reads_label_logits:
+            student = label_logits(batch, self.distill.align_corners)
         return {
             self.distill.loss_name:
             self.distill(
-                batch.seg_logits,
+                student,
                 model.old_logits(batch.teacher.logits),
                 seg_label=seg_label)
         }

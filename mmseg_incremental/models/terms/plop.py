@@ -21,8 +21,8 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
-from ..decode_heads.loss_by_feat import (decode_loss_by_feat,
-                                         has_mmseg_loss_by_feat)
+from ..decode_heads.loss_by_feat import (batch_labels, decode_loss_by_feat,
+                                         has_mmseg_loss_by_feat, label_logits)
 from ..utils.pseudo_label import (MEDIAN_RULES, PLOP_NUM_BINS, PLOP_THRESHOLD,
                                   plop_entropy_thresholds, plop_pseudo_label)
 from ..utils.stages import request_all_stages, upsample_to
@@ -185,25 +185,31 @@ class PseudoLabelTerm(DistillTerm):
                 'custom_hooks (the experiment does) or call '
                 'fit_thresholds(model, batches) first.')
         head = model.decode_head
-        seg_label = head._stack_batch_gt(batch.data_samples)[:, 0]
-        old = upsample_to(
-            model.old_logits(batch.teacher.logits), seg_label.shape[-2:],
-            head.align_corners)
+        seg_label = batch_labels(batch)
+        old = model.old_logits(batch.teacher.logits)
         thresholds, max_entropy = self._fit
         device = old.device
         if device not in self._thresholds_on:
             self._thresholds_on[device] = thresholds.to(device)
-        labels, factor = plop_pseudo_label(
-            old,
-            seg_label,
-            model.num_old_classes,
-            self._thresholds_on[device],
-            max_entropy,
-            ignore_index=head.ignore_index)
+        # The teacher's logits upsampled to the labels inside (fp32, a few
+        # images at a time), as PLOP upsamples them before all of this.
+        with torch.autocast(device.type, enabled=False):
+            labels, factor = plop_pseudo_label(
+                old,
+                seg_label,
+                model.num_old_classes,
+                self._thresholds_on[device],
+                max_entropy,
+                ignore_index=head.ignore_index,
+                align_corners=head.align_corners)
         weight = None
         if self.settings['adaptive_factor']:
             weight = factor[:, None, None].expand(labels.shape)
-        losses = decode_loss_by_feat(head, batch.seg_logits, labels, weight)
+        # The student's logits at the labels' size: upsampled once per
+        # step (shared with any term that reads them).
+        losses = decode_loss_by_feat(head,
+                                     label_logits(batch, head.align_corners),
+                                     labels, weight)
         losses['pseudo_factor'] = factor.mean()  # logged, not a loss
         return losses
 
