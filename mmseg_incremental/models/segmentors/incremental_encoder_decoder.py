@@ -280,6 +280,8 @@ class IncrementalEncoderDecoder(EncoderDecoder):
         self._decode_term = next(
             (t for t in self.distill_terms.values() if t.replaces_decode_loss),
             None)
+        self._shares_label_logits = any(t.reads_label_logits
+                                        for t in self.distill_terms.values())
 
     # --- construction ------------------------------------------------------
     def _load_teacher(self, teacher_cfg: dict, checkpoint: str,
@@ -446,12 +448,10 @@ class IncrementalEncoderDecoder(EncoderDecoder):
         else:
             # A term reading the student's logits at the labels' size
             # (MiB's KD) shares their upsampling with the decode loss.
-            shares = any(
-                getattr(term, 'reads_label_logits', False)
-                for term in self.distill_terms.values())
             losses = add_prefix(
-                head_loss_by_feat(self.decode_head, seg_logits, data_samples,
-                                  batch if shares else None), 'decode')
+                head_loss_by_feat(
+                    self.decode_head, seg_logits, data_samples,
+                    batch if self._shares_label_logits else None), 'decode')
         if self.with_auxiliary_head:
             losses.update(
                 self._auxiliary_head_forward_train(feats, data_samples))

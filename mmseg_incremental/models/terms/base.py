@@ -30,6 +30,10 @@ of method names is kept anywhere else):
   classifier planning passes it).
 * ``has_resolution``: the term takes a ``resolution`` argument that the
   experiment's ``distill_resolution`` setting overrides.
+* ``reads_label_logits``: the term reads the student's logits at the
+  labels' size (``DistillBatch.shared``), so the segmentor upsamples them
+  once for the decode loss and the term (an instance may decide it from
+  its arguments, as MiB's KD does from its ``resolution``).
 
 A term must hold no parameters or buffers: a step checkpoint holds only
 M_k's ``backbone.*``/``decode_head.*`` and loads into a stock
@@ -116,6 +120,7 @@ class DistillTerm(nn.Module):
     replaces_decode_loss: bool = False
     needs_num_seen_classes: bool = False
     has_resolution: bool = False
+    reads_label_logits: bool = False
 
     @classmethod
     def adapt_model_cfg(cls, model_cfg: dict) -> dict:
