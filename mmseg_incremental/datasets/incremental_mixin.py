@@ -29,6 +29,8 @@ Classes of S_k are remapped to their output index (their position in the
 task's class order), 255 stays 255. The label map goes through mmseg's own
 path: ``data_info['label_map']`` applied by ``LoadAnnotations``.
 """
+import hashlib
+import os
 import os.path as osp
 import random
 import zlib
@@ -40,11 +42,15 @@ import torch
 
 from ..tasks import NUM_CLASSES, IncrementalTask, TaskSpec, get_task
 from ..utils.randomness import preserved_rng
-from .class_presence import load_class_presence
+from .class_presence import MaskScan, scan_masks
 
 SETTINGS = ('sequential', 'disjoint', 'overlapped')
 EVAL_PROTOCOLS = ('seen_only', 'mask_unseen', 'unseen_as_background')
 IGNORE = 255
+
+
+#: Files named in one error about bad data (the count names the rest).
+MAX_NAMED = 5
 
 
 def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
@@ -246,6 +252,63 @@ class IncrementalDatasetMixin:
         palette = self.METAINFO['palette']
         return [palette[c] for c in self.task.seen_classes(self.step)]
 
+    def _relative(self, path: str) -> str:
+        root = getattr(self, 'data_root', None) or ''
+        if root and osp.abspath(path).startswith(osp.abspath(root) + os.sep):
+            return osp.relpath(osp.abspath(path), osp.abspath(root))
+        return osp.basename(path)
+
+    def _check_scan(self, data_list: List[dict], scan: MaskScan) -> None:
+        """Name the masks with label values that are neither a class of
+        the dataset nor the ignore index, and the images whose mask has
+        another size -- all of them (up to a few), before anything
+        trains."""
+        num_classes = len(self.METAINFO['classes'])
+        ignore = int(getattr(self, 'ignore_index', 255))
+        allowed = np.zeros(256, dtype=bool)
+        allowed[:num_classes] = True
+        if 0 <= ignore < 256:
+            allowed[ignore] = True
+        problems = []
+        for i in np.flatnonzero((scan.presence & ~allowed).any(1)):
+            values = np.flatnonzero(scan.presence[i] & ~allowed).tolist()
+            problems.append(f"{data_list[i]['seg_map_path']} (values "
+                            f'{", ".join(map(str, values[:5]))})')
+        if problems:
+            raise ValueError(
+                f'{len(problems)} mask(s) of {self.ann_file or "the split"} '
+                'hold label values that are neither a class (0..'
+                f'{num_classes - 1}) nor the ignore index {ignore}: '
+                f'{"; ".join(problems[:MAX_NAMED])}'
+                f'{" ..." if len(problems) > MAX_NAMED else ""}. Fix or '
+                'remove these files (and their lines in the split list).')
+        if scan.image_shapes is None:
+            return
+        bad = np.flatnonzero(
+            (scan.image_shapes != scan.mask_shapes).any(1)).tolist()
+        if bad:
+            named = [
+                f"{data_list[i]['img_path']} {scan.image_shapes[i][1]}x"
+                f"{scan.image_shapes[i][0]} vs mask "
+                f"{scan.mask_shapes[i][1]}x{scan.mask_shapes[i][0]}"
+                for i in bad[:MAX_NAMED]
+            ]
+            raise ValueError(
+                f'{len(bad)} image(s) of {self.ann_file or "the split"} '
+                f'differ in size from their mask: {"; ".join(named)}'
+                f'{" ..." if len(bad) > MAX_NAMED else ""}. Fix or remove '
+                'these files (and their lines in the split list).')
+
+    def data_fingerprint(self) -> str:
+        """SHA-256 of this split's content: each kept image's path (relative
+        to ``data_root``) and size in bytes, and its mask's path and CRC-32.
+        A regenerated or edited dataset at the same path gets another one;
+        a copy elsewhere (any mtimes) keeps it."""
+        digest = hashlib.sha256()
+        for key in self._content_keys:
+            digest.update(repr(key).encode())
+        return digest.hexdigest()
+
     def filter_data(self) -> List[dict]:
         """Keep the images of this step's split (module docstring)."""
         data_list = super().filter_data()
@@ -258,11 +321,18 @@ class IncrementalDatasetMixin:
                 'Incremental splits are decided by the labels of each image, '
                 f'but {missing[0]!r} has no mask; set data_prefix.'
                 'seg_map_path.')
-        presence = load_class_presence([d['seg_map_path'] for d in data_list],
-                                       cache_dir=self.presence_cache_dir)
-        keep = keep_mask(presence, self.task, self.step, self.setting,
+        scan = scan_masks([d['seg_map_path'] for d in data_list],
+                          [d['img_path'] for d in data_list],
+                          cache_dir=self.presence_cache_dir)
+        self._check_scan(data_list, scan)
+        keep = keep_mask(scan.presence, self.task, self.step, self.setting,
                          self.eval_protocol, self.test_mode)
         kept = [d for d, k in zip(data_list, keep) if k]
+        self._content_keys = [(self._relative(d['img_path']), int(size),
+                               self._relative(d['seg_map_path']), int(crc))
+                              for d, size, crc, k in zip(
+                                  data_list, scan.image_sizes, scan.digests,
+                                  keep) if k]
         if not kept:
             rule = (f'eval_protocol={self.eval_protocol!r}'
                     if self.test_mode else f'setting={self.setting!r}')

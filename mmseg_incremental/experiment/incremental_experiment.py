@@ -37,6 +37,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..engine.hooks import ExperimentProgressHook, StepTimingHook
+from ..utils.errors import Preempted
+from ..utils.preemption import agreed_preemption, catch_preemption
 from ..engine.hooks.experiment_progress_hook import (fixed_overhead,
                                                      format_step_timing)
 from ..planning import (build_step_config, deploy_config,
@@ -326,7 +328,8 @@ class IncrementalExperiment:
         self._timed = (0.0, 0)
         lock = lock_work_dir(self.work_dir)
         try:
-            return self._run_steps()
+            with catch_preemption():
+                return self._run_steps()
         finally:
             if lock is not None:
                 lock.release()
@@ -359,5 +362,13 @@ class IncrementalExperiment:
                     log_step_metrics(visualizer, self.steps[-1])
                 if self.on_summary is not None:
                     self.on_summary(self.work_dir, summary)
+            signal_name = agreed_preemption()
+            if signal_name is not None and step != list_steps(self.cfg)[-1]:
+                # Arrived outside the training iterations (validation, a
+                # reused M_0): step k is complete, k+1 not begun.
+                text = (f'{signal_name} received: stopped after step {step} '
+                        '(complete); run again with --resume to continue.')
+                print_log(text, logger='current', level=logging.WARNING)
+                raise Preempted(text)
         barrier()
         return summary

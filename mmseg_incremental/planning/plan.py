@@ -169,6 +169,11 @@ def build_step_config(cfg: Config,
                              dict(type='DeferredRuntimeInfoHook'))
     step_cfg.default_hooks = default_hooks
     iters = step_iters(cfg, task, step)
+    apply_checkpoints_per_step(step_cfg, iters, values['checkpoints_per_step'])
+    # A non-finite loss stops the step (one line, nothing kept as a
+    # result); SIGTERM/SIGINT/SIGUSR1 save the current iteration and stop.
+    add_hook(step_cfg, dict(type='DivergenceGuardHook'))
+    add_hook(step_cfg, dict(type='PreemptionHook'))
     horizon = 1.0 if step == 0 else float(values['lr_decay_horizon'])
     patch_schedule(
         step_cfg,
@@ -182,6 +187,19 @@ def build_step_config(cfg: Config,
         step_cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', device_ids=None)
     return step_cfg
+
+
+def apply_checkpoints_per_step(step_cfg: Config, iters: int,
+                               per_step: Optional[int]) -> None:
+    """Save at least ``per_step`` checkpoints in a step of ``iters``
+    iterations: the iteration-based checkpoint interval drops to
+    ``ceil(iters / per_step)`` where it is longer (None: unchanged)."""
+    hook = (step_cfg.get('default_hooks') or {}).get('checkpoint')
+    if per_step is None or not hook or hook.get('by_epoch', True):
+        return
+    interval = max(1, -(-iters // per_step))
+    if hook.get('interval', -1) <= 0 or hook['interval'] > interval:
+        hook['interval'] = interval
 
 
 def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:

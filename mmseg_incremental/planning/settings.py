@@ -355,6 +355,15 @@ SETTINGS = (
         doc='whole images per validation/test batch, batched by shape',
         minimum=1),
     Setting(
+        name='checkpoints_per_step',
+        kind=int,
+        default=None,
+        doc='at least this many checkpoints per step (the checkpoint '
+        'interval drops to ceil(iterations / n)): a hard kill loses at most '
+        '1/n of a step (None: the interval as configured)',
+        minimum=1,
+        optional=True),
+    Setting(
         name='step0_store',
         kind=str,
         default=None,

@@ -46,7 +46,7 @@ def set_step_model(step_cfg: Config,
         distill_resolution (str, optional): L'_D's resolution for every
             term that has one (None: the terms' own).
     """
-    from ..models.segmentors.declarations import (check_terms,
+    from ..models.segmentors.declarations import (check_model,
                                                   model_declarations)
     model = step_cfg.model
     if classifier not in CLASSIFIERS:
@@ -69,7 +69,7 @@ def set_step_model(step_cfg: Config,
     model.update(copy.deepcopy(incremental or {}))
     model['type'] = model_declarations(model).model_type
     declared = model_declarations(model)
-    check_terms(model)
+    check_model(model)
     model['teacher_checkpoint'] = teacher_checkpoint
     if distill_resolution is not None:
         # The authors' code computes L'_D on logits upsampled to the labels;

@@ -234,9 +234,9 @@ def test_presence_cache_hit_and_invalidation(tmp_path, monkeypatch):
     assert len(os.listdir(cache)) == 1
 
     reads = []
-    real = class_presence.read_label_presence
-    monkeypatch.setattr(class_presence, 'read_label_presence',
-                        lambda p: reads.append(p) or real(p))
+    real = class_presence._decode_mask
+    monkeypatch.setattr(class_presence, '_decode_mask',
+                        lambda p, data: reads.append(p) or real(p, data))
     again = load_class_presence(paths, cache_dir=cache, nproc=1)
     np.testing.assert_array_equal(again, first)
     assert reads == []  # served from the cache

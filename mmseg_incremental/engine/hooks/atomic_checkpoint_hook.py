@@ -1,7 +1,9 @@
 """mmengine's ``CheckpointHook`` with crash-safe checkpoint files."""
+import errno
 import glob
 import os
 import os.path as osp
+import shutil
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
@@ -9,6 +11,8 @@ from mmengine.hooks import CheckpointHook
 
 from mmseg.registry import HOOKS
 from ...utils.atomic_io import fsync_dir, replace_file, write_text
+from ...utils.errors import DiskFull, TrainingDiverged
+from .divergence_guard_hook import non_finite_parameters, step_name
 
 #: Suffix of a checkpoint being written (``iter_8.pth.tmp``).
 TMP_SUFFIX = '.tmp'
@@ -36,6 +40,14 @@ class AtomicCheckpointHook(CheckpointHook):
     (the new or the previous one) and at most a stale ``*.pth.tmp``, which
     the next ``before_train`` removes. A checkpoint that keeps the number of
     ``max_keep_ckpts`` resumes with the same bookkeeping as mmengine's.
+
+    Two more refusals, each one line (the step stops, the previous
+    checkpoint stays as it was, no ``*.tmp`` is left):
+
+    - parameters that are not finite (a diverged step) are never saved
+      (:class:`~mmseg_incremental.utils.errors.TrainingDiverged`);
+    - a full disk (or quota) names the file and the free space
+      (:class:`~mmseg_incremental.utils.errors.DiskFull`).
 
     Checkpoints written through another file backend (``backend_args`` of
     a remote store) have no atomic rename; they, and ``save_best``'s
@@ -73,25 +85,57 @@ class AtomicCheckpointHook(CheckpointHook):
             runner.message_hub.update_info('keep_ckpt_ids',
                                            list(self.keep_ckpt_ids))
         filename = self.filename_tmpl.format(step)
+        bad, total = non_finite_parameters(runner.model)
+        if bad:
+            raise TrainingDiverged(
+                f'{step_name(runner).capitalize()} diverged: {bad} of '
+                f'{total} parameter/buffer tensors are not finite at '
+                f'iteration {step}; {filename} was not saved and nothing of '
+                f'the step is kept as a result. Remove {runner.work_dir} and '
+                'run again with --resume (lower the lr), or use another '
+                '--work-dir.')
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir,
-            filename + TMP_SUFFIX,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
-        if not is_main_process():
-            return
-        replace_file(self.last_ckpt + TMP_SUFFIX, self.last_ckpt)
-        write_text(
-            osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        tmp = self.last_ckpt + TMP_SUFFIX
+        try:
+            runner.save_checkpoint(
+                self.out_dir,
+                filename + TMP_SUFFIX,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
+            if not is_main_process():
+                return
+            replace_file(tmp, self.last_ckpt)
+            write_text(
+                osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        except OSError as error:
+            if is_main_process() and osp.exists(tmp):
+                os.remove(tmp)
+            raise_if_disk_full(error, self.last_ckpt)
+            raise
         if outdated is not None:
             path = osp.join(self.out_dir, self.filename_tmpl.format(outdated))
             if osp.isfile(path):
                 os.remove(path)
                 fsync_dir(self.out_dir)
+
+
+def raise_if_disk_full(error: OSError, path: str) -> None:
+    """Turn a full disk (or quota) while writing ``path`` into one line:
+    the file, the free space, what to do."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        free = f'{shutil.disk_usage(folder).free / 2**20:.0f} MiB free'
+    except OSError:
+        free = 'free space unknown'
+    raise DiskFull(
+        f'No space left to write {path} ({free} on its disk); the previous '
+        'checkpoint is intact and no partial file is left. Free space (or '
+        'set max_keep_ckpts) and run again with --resume.') from error

@@ -44,11 +44,16 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
                                       object]] = None
         self._intervals: List[int] = []
         self._first = True
+        #: The training iteration (``runner.iter``) whose values the
+        #: message hub holds last (None before the first).
+        self.recorded_iter: Optional[int] = None
+        self._pending_iter = -1
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
         self._pending = None
         self._first = True
+        self.recorded_iter = None
         self._intervals = sorted({
             h.interval
             for h in runner.hooks
@@ -77,6 +82,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         values.update(zip(tensor_keys, host.tolist()))
         for key in order:
             runner.message_hub.update_scalar(f'train/{key}', values[key])
+        self.recorded_iter = self._pending_iter
 
     def after_train_iter(self,
                          runner,
@@ -95,6 +101,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         if not tensor_keys or self._read_now(runner, batch_idx):
             self._first = False
             super().after_train_iter(runner, batch_idx, data_batch, outputs)
+            self.recorded_iter = runner.iter
             return
         plain = {k: v for k, v in outputs.items() if k not in tensor_keys}
         host = torch.stack([
@@ -108,6 +115,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
             event = torch.cuda.Event()
             event.record()
         self._pending = (list(outputs), plain, host, tensor_keys, event)
+        self._pending_iter = runner.iter
 
     def before_val(self, runner) -> None:
         self.flush(runner)

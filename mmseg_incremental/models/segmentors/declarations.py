@@ -1,6 +1,8 @@
 """What planning and deployment read off a step's model config: the
 segmentor class's and its terms' declarations (no hand-kept lists)."""
-from typing import List, Mapping, Tuple
+import difflib
+import inspect
+from typing import List, Mapping, Set, Tuple
 
 from mmseg.registry import MODELS
 from ..terms.base import term_class
@@ -70,6 +72,44 @@ class ModelDeclarations:
 def model_declarations(model_cfg: Mapping) -> ModelDeclarations:
     """:class:`ModelDeclarations` of ``model_cfg``."""
     return ModelDeclarations(model_cfg)
+
+
+def constructor_arguments(cls: type) -> Set[str]:
+    """The keyword arguments ``cls(...)`` accepts: its ``__init__``'s, and
+    its bases' as long as each passes ``**kwargs`` on."""
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass) or klass is object:
+            continue
+        params = inspect.signature(vars(klass)['__init__']).parameters
+        names.update(
+            n for n, p in params.items() if n != 'self' and p.kind in (
+                p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            break
+    return names
+
+
+def check_model(model_cfg: Mapping) -> None:
+    """Check a step's incremental model config before anything trains: every
+    key is an argument of its segmentor class (``freeze_encodr``: "did you
+    mean freeze_encoder?") and every term builds (:func:`check_terms`).
+
+    Raises:
+        TypeError: An unknown segmentor argument, or a term's.
+        ValueError: A value a term or the segmentor refuses.
+    """
+    declared = model_declarations(model_cfg)
+    accepted = constructor_arguments(declared.segmentor)
+    for key in model_cfg:
+        if key == 'type' or key in accepted:
+            continue
+        close = difflib.get_close_matches(key, sorted(accepted), n=1)
+        hint = f'; did you mean {close[0]}?' if close else (
+            f'; it takes {", ".join(sorted(accepted))}')
+        raise TypeError(f'incremental.{key} is not an argument of '
+                        f'{declared.model_type}{hint}')
+    check_terms(model_cfg)
 
 
 def check_terms(model_cfg: Mapping) -> None:

@@ -96,7 +96,14 @@ class DistillEncoderDecoder(IncrementalEncoderDecoder):
     @classmethod
     def term_configs(cls, model_cfg) -> Dict[str, dict]:
         terms = legacy_terms(**{k: model_cfg.get(k) for k in LEGACY_TERM_KEYS})
-        terms.update(super().term_configs(model_cfg))
+        named = super().term_configs(model_cfg)
+        clash = set(terms) & set(named)
+        if clash:
+            raise ValueError(
+                f'distill_terms names {sorted(clash)}, which the old keys '
+                f'also set; move {sorted(LEGACY_TERM_KEYS)} into '
+                "distill_terms (type 'IncrementalEncoderDecoder').")
+        terms.update(named)
         return terms
 
     def __init__(self,
@@ -108,15 +115,14 @@ class DistillEncoderDecoder(IncrementalEncoderDecoder):
                  pseudo_label: OptConfigType = None,
                  distill_terms: Optional[dict] = None,
                  **kwargs) -> None:
-        terms = legacy_terms(distill_output, distill_feature, decode_loss,
-                             distill_pod, pseudo_label)
-        clash = set(terms) & set(distill_terms or {})
-        if clash:
-            raise ValueError(
-                f'distill_terms names {sorted(clash)}, which the old keys '
-                f'also set; move {sorted(LEGACY_TERM_KEYS)} into '
-                "distill_terms (type 'IncrementalEncoderDecoder').")
-        terms.update(copy.deepcopy(dict(distill_terms or {})))
+        terms = self.term_configs(
+            dict(
+                distill_output=distill_output,
+                distill_feature=distill_feature,
+                decode_loss=decode_loss,
+                distill_pod=distill_pod,
+                pseudo_label=pseudo_label,
+                distill_terms=distill_terms))
         super().__init__(*args, distill_terms=terms, **kwargs)
 
     # --- the first version's attributes, read off the terms ----------------
