@@ -9,8 +9,11 @@ with ``--images N`` the picture ``DIR/comparison.png`` (image | ground truth
 | each run's final prediction on N val images).
 """
 import argparse
+import os.path as osp
+import sys
 
 from mmseg_incremental.reporting import compare_runs
+from mmseg_incremental.utils.errors import RunStopped
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,4 +43,7 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except RunStopped as stop:  # a missing or damaged file: one line
+        sys.exit(f'{osp.basename(sys.argv[0])}: error: {stop}')

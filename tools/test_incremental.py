@@ -8,10 +8,13 @@ Writes WORK_DIR/eval_<protocol>/summary.json and report.md beside the
 original ones; nothing is trained.
 """
 import argparse
+import os.path as osp
+import sys
 
 from mmseg_incremental.datasets import EVAL_PROTOCOLS
 from mmseg_incremental.experiment.reevaluate import reevaluate
 from mmseg_incremental.reporting import write_report
+from mmseg_incremental.utils.errors import RunStopped
 
 
 def main() -> None:
@@ -37,4 +40,7 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except RunStopped as stop:  # a missing or damaged file: one line
+        sys.exit(f'{osp.basename(sys.argv[0])}: error: {stop}')

@@ -12,7 +12,12 @@
 
 The experiment's settings (docs/settings.md) are checked before anything
 runs: a misspelt setting or a value it does not allow stops the tool with
-one error line.
+one error line, and so does every step's plan (configs, model and term
+arguments, datasets) -- before step 0 trains.
+
+Exit status: 0 done; 1 an error (one line: a config error, a diverged
+step, a full disk, ...); 75 preempted (SIGTERM, SIGINT or SIGUSR1 saved a
+checkpoint at the current iteration: run again with --resume).
 """
 import argparse
 import os
@@ -26,6 +31,7 @@ from mmseg_incremental.experiment import (IncrementalExperiment, check_splits,
 from mmseg_incremental.planning import check_settings
 from mmseg_incremental.reporting import write_report
 from mmseg_incremental.utils import load_config
+from mmseg_incremental.utils.errors import RunStopped
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,14 +103,21 @@ def main() -> None:
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
-    if args.dry_run:
-        print(
-            describe_plan(cfg, osp.abspath(work_dir), args.time_from,
-                          cli_keys))
-        return
-    init_distributed(args.launcher, cfg.get('env_cfg', {}).get('dist_cfg'))
-    IncrementalExperiment(
-        cfg, work_dir, resume=args.resume, on_summary=write_report).run()
+    try:
+        if args.dry_run:
+            print(
+                describe_plan(cfg, osp.abspath(work_dir), args.time_from,
+                              cli_keys))
+            return
+        init_distributed(args.launcher,
+                         cfg.get('env_cfg', {}).get('dist_cfg'))
+        IncrementalExperiment(
+            cfg, work_dir, resume=args.resume, on_summary=write_report).run()
+    except RunStopped as stop:
+        # A config error, a diverged step, a preemption, a full disk: one
+        # line (the step's log has it too), and the stop's exit status.
+        print(f'{osp.basename(sys.argv[0])}: error: {stop}', file=sys.stderr)
+        sys.exit(stop.exit_code)
 
 
 if __name__ == '__main__':

@@ -7,8 +7,11 @@ Reads each ``WORK_DIR/summary.json`` and writes ``report.md``,
 (what the training tool writes after every step).
 """
 import argparse
+import os.path as osp
+import sys
 
 from mmseg_incremental.reporting import RunSummary, write_report
+from mmseg_incremental.utils.errors import RunStopped
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,4 +29,7 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except RunStopped as stop:  # a missing or damaged file: one line
+        sys.exit(f'{osp.basename(sys.argv[0])}: error: {stop}')

@@ -18,11 +18,10 @@ from typing import Iterable, List, Optional
 from mmengine.config import Config
 from mmengine.dist import get_world_size
 
-from ..planning import (build_step_config, check_settings, experiment_task,
-                        init_message, list_steps, setting_sources, step_iters,
-                        total_batch)
+from ..planning import (check_settings, experiment_task, init_message,
+                        setting_sources, total_batch)
 from ..engine.hooks.experiment_progress_hook import format_duration
-from .check_splits import step_dataset
+from .plan_check import planned_steps, step_datasets
 from .timing import recorded_times, seconds_per_iter
 from .visualizer import vis_backend_names, vis_backend_problem
 
@@ -103,15 +102,8 @@ def describe_plan(cfg: Config,
         f'evaluation {values["eval_protocol"]}, work dir {work_dir}',
         'settings (value, source):'
     ] + settings
-    for step in list_steps(cfg):
-        teacher = step and osp.join(
-            work_dir, f'step_{step - 1}',
-            f'iter_{step_iters(cfg, task, step - 1)}.pth')
-        step_cfg = build_step_config(cfg, step,
-                                     osp.join(work_dir, f'step_{step}'),
-                                     teacher if step else None)
-        train = step_dataset(step_cfg.train_dataloader)
-        val = step_dataset(step_cfg.val_dataloader)
+    for step, teacher, step_cfg in planned_steps(cfg, work_dir):
+        train, val = step_datasets(step, step_cfg)
         new = [
             train.metainfo['classes'][i]
             for i in task.step_output_indices(step)[step]

@@ -37,15 +37,18 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..engine.hooks import ExperimentProgressHook, StepTimingHook
-from ..utils.errors import Preempted
+from ..utils.atomic_io import read_json
+from ..utils.errors import DamagedFile, Preempted
 from ..utils.preemption import agreed_preemption, catch_preemption
 from ..engine.hooks.experiment_progress_hook import (fixed_overhead,
                                                      format_step_timing)
 from ..planning import (build_step_config, deploy_config,
                         experiment_fingerprint_source, experiment_task,
                         fingerprint, init_message, list_steps,
-                        setting_value, step0_fingerprint_source, step_iters)
+                        setting_value, step0_fingerprint_source,
+                        step_fingerprint_source, step_iters)
 from .dataloader_workers import shutdown_runner_workers
+from .plan_check import check_plan
 from .resume import find_resume_checkpoint
 from .step0_store import Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
@@ -132,6 +135,7 @@ class IncrementalExperiment:
         self.store = Step0Store(store)
         self.store_timeout = float(setting_value(cfg, 'step0_store_timeout'))
         self.steps: List[dict] = []
+        self._planned: List[Config] = []
         # Progress (ExperimentProgressHook, set by run()): every step's
         # iterations, the start, and the wall time and number of the
         # training iterations this process ran.
@@ -151,6 +155,9 @@ class IncrementalExperiment:
         """
         meta = osp.join(self.work_dir, 'experiment.json')
         digest = fingerprint(experiment_fingerprint_source(self.cfg))
+        steps = [
+            fingerprint(step_fingerprint_source(c)) for c in self._planned
+        ]
         owner = None
         if osp.isfile(meta):
             with open(meta) as f:
@@ -165,7 +172,8 @@ class IncrementalExperiment:
                     f'{owner["world_size"]} (the data order and the '
                     'per-process batch depend on it), or choose another '
                     '--work-dir (nothing was changed there).')
-            if owner.get('fingerprint') != digest:
+            changed = owner.get('fingerprint') != digest
+            if changed and not self._may_continue(owner, steps):
                 raise RuntimeError(
                     f'{self.work_dir} holds an experiment of another config '
                     f'({owner.get("config")}); choose another --work-dir '
@@ -175,17 +183,51 @@ class IncrementalExperiment:
                     f'{self.work_dir} already holds this experiment; pass '
                     '--resume to continue it, or choose another --work-dir '
                     '(nothing was overwritten).')
-            return
+            if not changed:
+                return
+            print_log(
+                f'{self.work_dir}: the config changed only in steps that '
+                f'have not begun (from step {self._first_open_step()}); '
+                'continuing with the new config.',
+                logger='current',
+                level=logging.WARNING)
         if get_rank() == 0:
             os.makedirs(self.work_dir, exist_ok=True)
             dump_json(
                 meta,
                 dict(
                     fingerprint=digest,
+                    steps=steps,
                     config=self.cfg.filename,
                     task=self.task.to_dict(),
                     world_size=world_size))
         barrier()
+
+    def _has_artifacts(self, step: int) -> bool:
+        """Whether step ``step`` finished or saved a checkpoint."""
+        step_dir = self._step_dir(step)
+        return osp.isfile(osp.join(step_dir, DONE_FILE)) or (osp.isdir(
+            step_dir) and any(
+                f.endswith('.pth') for f in os.listdir(step_dir)))
+
+    def _first_open_step(self) -> int:
+        """The first step with nothing finished or saved."""
+        steps = list_steps(self.cfg)
+        return next((k for k in steps if not self._has_artifacts(k)),
+                    len(steps))
+
+    def _may_continue(self, owner: dict, steps: List[str]) -> bool:
+        """A changed config may continue the work dir (with ``--resume``) when
+        every step that finished or saved a checkpoint -- and every step
+        before it -- plans the same as before (a config error fixed in a
+        step that has not begun)."""
+        old = owner.get('steps')
+        if old is None:
+            return False
+        begun = [k for k in range(len(steps)) if self._has_artifacts(k)]
+        last = max(begun, default=-1)
+        return all(k < len(old) and old[k] == steps[k]
+                   for k in range(last + 1))
 
     # ------------------------------------------------------------------
     def _runner(self, step: int, teacher: Optional[str], **extra) -> Runner:
@@ -281,8 +323,9 @@ class IncrementalExperiment:
     def _reuse_step0(self, stored: str) -> dict:
         start = time.perf_counter()
         print_log(
-            f'Reusing M_0 from {stored} (same model, step-0 data and '
-            'schedule); evaluating it on this experiment\'s split.',
+            f'Reusing M_0 from {stored} (same model, step-0 data content '
+            'and schedule; checksum verified); evaluating it on this '
+            'experiment\'s split.',
             logger='current')
         runner = self._runner(0, None, load_from=stored)
         built = time.perf_counter()
@@ -298,8 +341,14 @@ class IncrementalExperiment:
     def _run_step(self, step: int, teacher: Optional[str]) -> dict:
         done_file = osp.join(self._step_dir(step), DONE_FILE)
         if osp.isfile(done_file):
-            with open(done_file) as f:
-                return json.load(f)
+            try:
+                return read_json(done_file, f'step {step} result')
+            except DamagedFile as damaged:  # the step's checkpoints remain
+                print_log(
+                    f'{damaged} The step is resumed from its checkpoints '
+                    'and its result written again.',
+                    logger='current',
+                    level=logging.WARNING)
         if step > 0:
             result = self._train_step(step, teacher)
         else:
@@ -321,6 +370,8 @@ class IncrementalExperiment:
     def run(self) -> Dict:
         """Run (or resume) every step; returns the summary dict."""
         check_vis_backends(self.cfg)  # before the work dir is touched
+        # Every step's config and datasets, before anything trains.
+        self._planned = check_plan(self.cfg, self.work_dir)
         self._step_iters = [
             step_iters(self.cfg, self.task, k) for k in list_steps(self.cfg)
         ]

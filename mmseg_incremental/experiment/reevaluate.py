@@ -9,7 +9,6 @@ goes to ``D/eval_<protocol>/summary.json`` (same schema, its
 ``eval_protocol`` saying which), beside the original.
 """
 import copy
-import json
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -20,6 +19,7 @@ from ..datasets import EVAL_PROTOCOLS
 from ..planning import deploy_config, iter_incremental_datasets
 from ..tasks import get_task
 from ..utils import load_config
+from ..utils.atomic_io import read_json
 from .summary import dump_json, metrics_to_summary
 from .visualizer import unique_visualizer
 
@@ -49,8 +49,7 @@ def reevaluate(work_dir: str,
     if eval_protocol not in EVAL_PROTOCOLS:
         raise ValueError(f'eval_protocol={eval_protocol!r} is unknown; use '
                          f'one of {", ".join(EVAL_PROTOCOLS)}.')
-    with open(osp.join(work_dir, 'summary.json')) as f:
-        original = json.load(f)
+    original = read_json(osp.join(work_dir, 'summary.json'), 'summary')
     done = [s['step'] for s in original['steps']]
     steps = done if steps is None else list(steps)
     missing = sorted(set(steps) - set(done))
@@ -62,8 +61,9 @@ def reevaluate(work_dir: str,
     entries = []
     for step in steps:
         step_dir = osp.join(work_dir, f'step_{step}')
-        with open(osp.join(step_dir, 'step_done.json')) as f:
-            checkpoint = json.load(f)['checkpoint']
+        checkpoint = read_json(
+            osp.join(step_dir, 'step_done.json'),
+            f'step {step} result')['checkpoint']
         cfg = _step_config(step_dir)
         for split in ('val', 'test'):
             for ds in iter_incremental_datasets(

@@ -6,9 +6,12 @@ publishes its M_0 here under the hash of what decides it (model, step-0
 data and schedule, seed: :func:`plan.step0_fingerprint_source`); another
 experiment whose step 0 hashes the same reuses it instead of retraining.
 
-Layout: ``<root>/<hash[:16]>/source.json`` (the exact fingerprinted dict)
-and ``<root>/<hash[:16]>/M0.pth`` (weights only). A lookup re-reads
-``source.json`` and reuses the entry only when it equals the asking
+Layout: ``<root>/<hash[:16]>/source.json`` (the exact fingerprinted dict,
+whose ``data`` is the content key of the step-0 training images:
+``data_fingerprint``), ``<root>/<hash[:16]>/M0.pth`` (weights only) and
+``M0.pth.sha256``, verified before every reuse
+(:func:`verify_checkpoint`).
+A lookup re-reads ``source.json`` and reuses the entry only when it equals the asking
 experiment's source exactly, so a hash collision or a hand-edited entry is
 never served.
 
@@ -22,15 +25,18 @@ atomically, so concurrent publishers leave one complete entry.
 import contextlib
 import itertools
 import json
+import logging
 import os
 import os.path as osp
 import shutil
 import time
 from typing import Iterator, Optional
 
+import torch
 from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.logging import print_log
 
+from ..planning.init_files import file_sha256
 from ..planning.plan import _plain, fingerprint
 from ..planning.settings import SETTINGS_BY_NAME
 from ..utils.atomic_io import atomic_path
@@ -40,6 +46,40 @@ from .work_dir_lock import check_writable
 #: How long an experiment waits for another one's M_0 (seconds): the
 #: ``step0_store_timeout`` setting's default.
 WAIT_TIMEOUT_S = SETTINGS_BY_NAME['step0_store_timeout'].default
+
+
+#: The file beside ``M0.pth`` holding its SHA-256.
+SUM_SUFFIX = '.sha256'
+
+
+def verify_checkpoint(path: str, check_sum: bool = True) -> Optional[str]:
+    """What is wrong with checkpoint ``path`` (None: nothing).
+
+    With ``check_sum`` and a ``<path>.sha256`` beside it, the file must
+    have that SHA-256 (a cheap, complete check of a published file);
+    otherwise it must load, and every floating-point tensor of its state
+    dict be finite (a diverged M_0 is no teacher).
+    """
+    sum_file = path + SUM_SUFFIX
+    if check_sum and osp.isfile(sum_file):
+        with open(sum_file) as f:
+            expected = f.read().strip()
+        if file_sha256(path) == expected:
+            return None
+        return f'{path} does not match its recorded SHA-256 (damaged)'
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # truncated zip, unpickling, ...
+        return f'{path} cannot be loaded ({type(error).__name__}: {error})'
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    bad = [
+        k for k, v in state.items() if isinstance(v, torch.Tensor)
+        and v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+    if bad:
+        return (f'{path} has non-finite weights ({len(bad)} of '
+                f'{len(state)} tensors, e.g. {bad[0]})')
+    return None
 
 
 class Step0Store:
@@ -56,21 +96,44 @@ class Step0Store:
         return osp.join(self.root, fingerprint(source)[:16])
 
     def lookup(self, source: dict) -> Optional[str]:
-        """The stored M_0 checkpoint for ``source``, or None."""
+        """The stored M_0 checkpoint for ``source``, or None.
+
+        An entry is reused only when its ``M0.pth`` still has the SHA-256
+        recorded at publication (``M0.sha256``; an entry without one must
+        load, with finite tensors). A damaged entry is moved aside to
+        ``<entry>.damaged-<time>`` with one line, and None is returned:
+        the asking experiment trains M_0 and publishes it afresh.
+        """
         entry = self._entry(source)
         ckpt = osp.join(entry, 'M0.pth')
         meta = osp.join(entry, 'source.json')
         if not (osp.isfile(ckpt) and osp.isfile(meta)):
             return None
-        with open(meta) as f:
-            stored = json.load(f)
+        try:
+            with open(meta) as f:
+                stored = json.load(f)
+        except (OSError, ValueError) as error:
+            return self._set_aside(entry, f'{meta} is unreadable ({error})')
         if stored != json.loads(json.dumps(_plain(source), default=repr)):
             print_log(
                 f'Step-0 store entry {entry} has the same hash but a '
                 'different config; not reusing it.',
                 logger='current')
             return None
+        problem = verify_checkpoint(ckpt)
+        if problem is not None:
+            return self._set_aside(entry, problem)
         return ckpt
+
+    def _set_aside(self, entry: str, problem: str) -> None:
+        aside = f'{entry}.damaged-{time.strftime("%Y%m%d-%H%M%S")}'
+        os.replace(entry, aside)
+        print_log(
+            f'Step-0 store: {problem}; the entry was moved to {aside} and '
+            'M_0 is trained again.',
+            logger='current',
+            level=logging.WARNING)
+        return None
 
     def publish(self, source: dict, checkpoint: str) -> str:
         """Copy ``checkpoint`` into the store; returns the stored path."""
@@ -80,7 +143,14 @@ class Step0Store:
             with open(tmp, 'w') as f:
                 json.dump(
                     _plain(source), f, indent=1, sort_keys=True, default=repr)
+        problem = verify_checkpoint(checkpoint, check_sum=False)
+        if problem is not None:  # never serve a damaged or diverged M_0
+            raise RuntimeError(f'M_0 not published to the step-0 store: '
+                               f'{problem}.')
         stored = osp.join(entry, 'M0.pth')
+        with atomic_path(stored + SUM_SUFFIX) as tmp:
+            with open(tmp, 'w') as f:
+                f.write(file_sha256(checkpoint) + '\n')
         with atomic_path(stored) as tmp:
             shutil.copyfile(checkpoint, tmp)
         return stored

@@ -13,7 +13,8 @@ from .deploy import deploy_config
 from .init_files import file_sha256, init_message, init_sources
 from .plan import (build_step_config, experiment_fingerprint_source,
                    experiment_task, fingerprint, iter_incremental_datasets,
-                   list_steps, step0_fingerprint_source, step_iters)
+                   list_steps, step0_fingerprint_source,
+                   step_fingerprint_source, step_iters)
 from .scalars import config_data_roots, per_process_batch, total_batch
 from .schedule import patch_schedule
 from .settings import (EXPERIMENT_KEYS, SETTINGS, Setting, check_settings,
@@ -22,7 +23,8 @@ from .settings import (EXPERIMENT_KEYS, SETTINGS, Setting, check_settings,
 __all__ = [
     'EXPERIMENT_KEYS', 'build_step_config', 'experiment_fingerprint_source',
     'experiment_task', 'fingerprint', 'iter_incremental_datasets',
-    'list_steps', 'step0_fingerprint_source', 'step_iters', 'file_sha256',
+    'list_steps', 'step0_fingerprint_source', 'step_fingerprint_source',
+    'step_iters', 'file_sha256',
     'init_message', 'init_sources', 'per_process_batch', 'total_batch',
     'patch_schedule', 'deploy_config', 'config_data_roots', 'SETTINGS',
     'Setting', 'check_settings', 'setting_sources', 'setting_value',

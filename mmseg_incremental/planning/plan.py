@@ -17,9 +17,11 @@ the mmseg-style ``data_root``, ``crop_size``, ``pretrained`` and
 ``total_batch_size`` are applied where they belong by :mod:`.scalars`.
 
 :func:`build_step_config` derives step k from it: the datasets' ``task`` /
-``step`` / ``setting`` / ``eval_protocol``, the classifier size |S_k|, the
-schedule (docs/design.md §3) and, for k >= 1, the method's incremental
-segmentor whose teacher is M_{k-1}'s checkpoint. Every step config is a
+``step`` / ``setting`` / ``eval_protocol`` (and, with MiB's
+``void_as_background``, ``VoidAsBackground`` in the training pipeline),
+the classifier size |S_k|, the schedule (docs/design.md §3) and, for
+k >= 1, the method's incremental segmentor whose teacher is M_{k-1}'s
+checkpoint. Every step config is a
 plain mmengine config, so it also runs under mmseg's ``tools/train.py``.
 """
 import copy
@@ -32,6 +34,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dist import get_world_size
 from mmseg.registry import DATASETS
 
+from ..datasets.transforms import insert_after_loading
 from ..engine.hooks.cuda_graph_hook import CUDA_GRAPH_DISTRIBUTED
 from ..tasks import IncrementalTask, get_task
 from .init_files import init_sources
@@ -203,7 +206,8 @@ def apply_checkpoints_per_step(step_cfg: Config, iters: int,
 
 
 def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
-    """Task, step, setting (train) / protocol (val, test), data_root."""
+    """Task, step, setting and ``void_as_background`` (train) / protocol
+    (val, test), data_root."""
     found = []
     for split in ('train', 'val', 'test'):
         for ds in iter_incremental_datasets(
@@ -212,6 +216,8 @@ def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
             ds['step'] = step
             if split == 'train':
                 ds['setting'] = values['setting']
+                if values['void_as_background']:
+                    insert_after_loading(ds.get('pipeline') or [])
             else:
                 ds['eval_protocol'] = values['eval_protocol']
             found.append((f'{split}_dataloader', ds))
@@ -227,8 +233,9 @@ def fingerprint(value) -> str:
 def step0_fingerprint_source(cfg: Config) -> dict:
     """What decides M_0: model, step-0 training data and schedule, seed.
 
-    The task enters only through S_0 (step 0's split and labels depend on
-    S_0 alone), so e.g. VOC 15-5 and 15-1 share M_0, as in the paper; and
+    The step-0 images enter by content (:func:`data_content_key`), not by
+    path. The task enters only through S_0 (step 0's split and labels depend
+    on S_0 alone), so e.g. VOC 15-5 and 15-1 share M_0, as in the paper; and
     ``disjoint`` equals ``sequential`` at step 0 (there are no old classes).
     """
     task = experiment_task(cfg)
@@ -249,7 +256,22 @@ def step0_fingerprint_source(cfg: Config) -> dict:
         param_scheduler=_plain(step_cfg.param_scheduler),
         train_cfg=_plain(step_cfg.train_cfg),
         randomness=_plain(step_cfg.get('randomness', {})),
-        dataset=task.dataset)
+        dataset=task.dataset,
+        data=data_content_key(step_cfg.train_dataloader))
+
+
+def data_content_key(loader: dict) -> Optional[str]:
+    """The content key of a dataloader's incremental dataset (its images'
+    sizes and masks' CRCs: ``data_fingerprint``), None for another kind.
+    Part of the step-0 store's key: a dataset regenerated at the same path
+    is not taken for the old one; a copy elsewhere keeps its key."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    for ds_cfg in iter_incremental_datasets(loader):
+        dataset = DATASETS.build(copy.deepcopy(ds_cfg))
+        key = getattr(dataset, 'data_fingerprint', None)
+        return key() if callable(key) else None
+    return None
 
 
 def experiment_fingerprint_source(cfg: Config) -> dict:
@@ -264,6 +286,24 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
     src['init'] = init_sources(step0)  # the files' content, not their path
     src['world_size'] = get_world_size()
     src['total_batch_size'] = total_batch(step0, get_world_size())
+    return src
+
+
+#: Keys of a step config that say where and how it runs, not what it learns.
+RUN_KEYS = ('work_dir', 'launcher', 'resume', 'load_from', 'env_cfg',
+            'default_hooks', 'custom_hooks', 'log_level', 'visualizer',
+            'log_processor', 'experiment_name', 'model_wrapper_cfg')
+
+
+def step_fingerprint_source(step_cfg: Config) -> dict:
+    """What decides step k's M_k given M_{k-1}: the step config without
+    where and how it runs (:data:`RUN_KEYS`) and without the teacher's path
+    (M_{k-1} is decided by the steps before)."""
+    src = _plain(step_cfg.to_dict())
+    for key in RUN_KEYS:
+        src.pop(key, None)
+    if isinstance(src.get('model'), dict):
+        src['model'].pop('teacher_checkpoint', None)
     return src
 
 

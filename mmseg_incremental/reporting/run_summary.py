@@ -22,12 +22,14 @@ import os.path as osp
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from ..utils.errors import RunStopped
+
 #: The step metrics of ``summary.json``, in the order of ``metrics.csv``.
 METRIC_KEYS = ('mIoU', 'mPA', 'mCA', 'mIoU_old', 'mIoU_old_nobg', 'mIoU_new',
                'mIoU_step', 'hIoU')
 
 
-class SummaryError(ValueError):
+class SummaryError(RunStopped, ValueError):
     """A ``summary.json`` (or summary dict) that reports cannot read."""
 
 
@@ -202,8 +204,11 @@ class RunSummary:
         with open(path) as f:
             try:
                 data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise SummaryError(f'{path} is not valid JSON: {e}.') from e
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise SummaryError(
+                    f'{path} is damaged (not valid JSON: {e}); rerun the '
+                    'experiment with --resume to rewrite it (finished steps '
+                    'are kept).') from e
         return replace(cls.from_dict(data, where=path), work_dir=work_dir)
 
     @classmethod

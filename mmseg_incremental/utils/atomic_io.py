@@ -7,8 +7,11 @@ survives a power cut. A writer killed at any point leaves the previous
 file intact and at most a temporary file beside it.
 """
 import contextlib
+import errno
+import json
 import os
 import os.path as osp
+import shutil
 from typing import Iterator
 
 
@@ -69,9 +72,11 @@ def atomic_path(path: str) -> Iterator[str]:
     try:
         yield tmp
         replace_file(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(error, OSError):
+            raise_if_disk_full(error, path)
         raise
 
 
@@ -80,3 +85,47 @@ def write_text(path: str, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, 'w') as f:
             f.write(text)
+
+
+def read_json(path: str, what: str = 'file'):
+    """Load a JSON file the run wrote, naming it when it is damaged.
+
+    Args:
+        path (str): The file.
+        what (str): What it is, for the message (``'summary'``).
+
+    Raises:
+        DamagedFile: The file is missing, unreadable or not valid JSON
+            (a truncated write, an edit); the message names it and the fix.
+    """
+    from .errors import DamagedFile
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DamagedFile(f'{path} does not exist ({what}); pass the work '
+                          'dir of an experiment run with '
+                          'tools/train_incremental.py.') from None
+    except (OSError, ValueError) as error:
+        raise DamagedFile(
+            f'{path} ({what}) is damaged: {error}. Restore it from a backup, '
+            'or run the experiment again with --resume (finished steps '
+            'keep their step_done.json; the summary is rewritten).') from None
+
+
+def raise_if_disk_full(error: OSError, path: str) -> None:
+    """Turn a full disk (or quota) while writing ``path`` into one line
+    (:class:`~.errors.DiskFull`): the file, the free space, what to do.
+    Any other error is left to the caller."""
+    from .errors import DiskFull
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        free = f'{shutil.disk_usage(folder).free / 2**20:.0f} MiB free'
+    except OSError:
+        free = 'free space unknown'
+    raise DiskFull(
+        f'No space left to write {path} ({free} on its disk); the previous '
+        'version is intact and no partial file is left. Free space (or set '
+        'max_keep_ckpts) and run again with --resume.') from error

@@ -1,5 +1,6 @@
 """End-to-end experiments on the embedded benchmark with tiny schedules."""
 import os
+import os.path as osp
 
 import pytest
 import torch
@@ -84,13 +85,45 @@ def test_work_dir_of_another_config_is_refused(embedded_voc, step0_store,
         'bench_15-1_ft.py', embedded_voc, max_step=0, step0_store=step0_store)
     IncrementalExperiment(cfg, str(tmp_path / 'd')).run()
     before = sorted(os.listdir(tmp_path / 'd'))
+    # Another step 0 (its schedule) than the one finished there.
     other = tiny_cfg(
-        'bench_15-1_ld.py', embedded_voc, max_step=0, step0_store=step0_store)
+        'bench_15-1_ld.py',
+        embedded_voc,
+        max_step=0,
+        iters_per_class=2,
+        step0_store=step0_store)
     with pytest.raises(RuntimeError, match='another config'):
         IncrementalExperiment(other, str(tmp_path / 'd'), resume=True).run()
     with pytest.raises(RuntimeError, match='--resume'):
         IncrementalExperiment(cfg, str(tmp_path / 'd')).run()
     assert sorted(os.listdir(tmp_path / 'd')) == before
+
+
+def test_config_fixed_after_finished_steps_continues(embedded_voc,
+                                                     step0_store, tmp_path):
+    """A config changed only in steps that have not begun (a fixed config
+    error) continues the work dir with --resume; one changed in a finished
+    step does not."""
+    d = str(tmp_path / 'd')
+    done = tiny_cfg(
+        'bench_15-1_ft.py', embedded_voc, max_step=0, step0_store=step0_store)
+    IncrementalExperiment(done, d).run()
+    # FT and L'_D plan the same step 0: step 1 (not begun) is what changes.
+    fixed = tiny_cfg(
+        'bench_15-1_ld.py', embedded_voc, max_step=1, step0_store=step0_store,
+        iters_per_class_incremental=1)
+    with pytest.raises(RuntimeError, match='--resume'):
+        IncrementalExperiment(fixed, d).run()
+    summary = IncrementalExperiment(fixed, d, resume=True).run()
+    assert [s['step'] for s in summary['steps']] == [0, 1]
+    meta = load(osp.join(d, 'experiment.json'))
+    assert len(meta['steps']) == 2 and meta['config'] == fixed.filename
+    # Now step 1 is finished: a change of step 1 is refused.
+    changed = tiny_cfg(
+        'bench_15-1_ld.py', embedded_voc, max_step=1, step0_store=step0_store,
+        iters_per_class_incremental=2)
+    with pytest.raises(RuntimeError, match='another config'):
+        IncrementalExperiment(changed, d, resume=True).run()
 
 
 def test_resume_after_kill_gives_same_metrics(embedded_voc, step0_store,

@@ -2,6 +2,7 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .channels_last_hook import ChannelsLastHook
 from .cuda_graph_hook import CudaGraphHook
 from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
+from .dkd_hook import DKDHook
 from .divergence_guard_hook import DivergenceGuardHook
 from .experiment_progress_hook import ExperimentProgressHook, StepTimingHook
 from .freeze_encoder_hook import FreezeEncoderHook
@@ -12,7 +13,8 @@ from .val_cudnn_benchmark_hook import ValCudnnBenchmarkHook
 
 __all__ = [
     'AtomicCheckpointHook', 'ChannelsLastHook', 'CudaGraphHook',
-    'DeferredRuntimeInfoHook', 'DivergenceGuardHook', 'ExperimentProgressHook', 'FreezeEncoderHook',
-    'NonBlockingCopyHook', 'PreemptionHook', 'PseudoLabelHook', 'StepTimingHook',
-    'ValCudnnBenchmarkHook'
+    'DeferredRuntimeInfoHook', 'DKDHook', 'DivergenceGuardHook',
+    'ExperimentProgressHook',
+    'FreezeEncoderHook', 'NonBlockingCopyHook', 'PreemptionHook',
+    'PseudoLabelHook', 'StepTimingHook', 'ValCudnnBenchmarkHook'
 ]

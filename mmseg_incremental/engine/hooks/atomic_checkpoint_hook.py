@@ -1,17 +1,16 @@
 """mmengine's ``CheckpointHook`` with crash-safe checkpoint files."""
-import errno
 import glob
 import os
 import os.path as osp
-import shutil
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
 from mmseg.registry import HOOKS
-from ...utils.atomic_io import fsync_dir, replace_file, write_text
-from ...utils.errors import DiskFull, TrainingDiverged
+from ...utils.atomic_io import (fsync_dir, raise_if_disk_full, replace_file,
+                                write_text)
+from ...utils.errors import TrainingDiverged
 from .divergence_guard_hook import non_finite_parameters, step_name
 
 #: Suffix of a checkpoint being written (``iter_8.pth.tmp``).
@@ -123,19 +122,3 @@ class AtomicCheckpointHook(CheckpointHook):
             if osp.isfile(path):
                 os.remove(path)
                 fsync_dir(self.out_dir)
-
-
-def raise_if_disk_full(error: OSError, path: str) -> None:
-    """Turn a full disk (or quota) while writing ``path`` into one line:
-    the file, the free space, what to do."""
-    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return
-    folder = osp.dirname(osp.abspath(path))
-    try:
-        free = f'{shutil.disk_usage(folder).free / 2**20:.0f} MiB free'
-    except OSError:
-        free = 'free space unknown'
-    raise DiskFull(
-        f'No space left to write {path} ({free} on its disk); the previous '
-        'checkpoint is intact and no partial file is left. Free space (or '
-        'set max_keep_ckpts) and run again with --resume.') from error

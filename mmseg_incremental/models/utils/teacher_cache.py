@@ -17,11 +17,14 @@ files under a folder (one set per process, ``rank<r>.*``):
 
     rank<r>.json   format, logits shape, teacher fingerprint
     rank<r>.bin    slot i at byte i * entry_bytes (written with pwrite)
-    rank<r>.jsonl  one line per filled slot: [slot, sum, wsum, key]
+    rank<r>.jsonl  one line per filled slot: [slot, sum, wsum, key, crc]
 
 A slot's data is written before its index line, so every line names
 complete data; a torn last line (a kill) is skipped when the files are
-reopened. A resumed step reopens them and replays what was stored, unless
+reopened. Every read checks the slot's bytes against the CRC-32 of its
+line: a damaged entry (a flipped byte, a torn write) is dropped, logged, and
+its image runs the teacher live (and is stored again) -- never replayed.
+A resumed step reopens them and replays what was stored, unless
 the teacher or the logits' shape differ (the files then start afresh). The
 cache stops growing at ``max_size_mb``; later images run the teacher live.
 """
@@ -30,6 +33,7 @@ import json
 import logging
 import os
 import os.path as osp
+import zlib
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -38,7 +42,7 @@ from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from torch import Tensor
 
-_FORMAT = 1
+_FORMAT = 2
 #: Elements of an input that its checksum reads (strided).
 _CHECKSUM_SAMPLES = 4096
 
@@ -106,13 +110,16 @@ class TeacherCache:
         self.max_bytes = int(max_size_mb * 2**20)
         self.fingerprint = fingerprint
         self.shape: Optional[Tuple[int, ...]] = None
-        self._index: Dict[str, Tuple[int, Tuple[float, float]]] = {}
+        self._index: Dict[str, Tuple[int, Tuple[float, float], int]] = {}
         self._memory: List[Tensor] = []
         self._opened = False
         self._fd: Optional[int] = None
         self._lines = None
         self._warned = set()
         self.hits = self.misses = 0
+        self._next_slot = 0
+        #: Entries dropped because their bytes failed their checksum.
+        self.damaged = 0
 
     # -- public ---------------------------------------------------------
     def __len__(self) -> int:
@@ -136,7 +143,7 @@ class TeacherCache:
                     'augment_seed (the experiment sets it); a resumed '
                     'step needs the same pipeline.')
                 entry = None
-            found.append(None if entry is None else self._read(entry[0]))
+            found.append(None if entry is None else self._read_entry(key))
         self.hits += sum(f is not None for f in found)
         self.misses += sum(f is None for f in found)
         return found
@@ -160,7 +167,7 @@ class TeacherCache:
                 f'the entries ({self.shape}): such images run the teacher '
                 'live (does the preprocessor pad every input to one size?).')
             return False
-        slot = len(self._index)
+        slot = self._next_slot
         if (slot + 1) * self.entry_bytes > self.max_bytes:
             self._warn_once(
                 'full', f'{slot} entries fill max_size_mb='
@@ -168,14 +175,16 @@ class TeacherCache:
                 'live.')
             return False
         sums = (float(checksum[0]), float(checksum[1]))
+        data = logits.numpy().tobytes()
+        crc = zlib.crc32(data)
         if self.dir is None:
             self._memory.append(logits)
         else:
-            os.pwrite(self._fd,
-                      logits.numpy().tobytes(), slot * self.entry_bytes)
-            self._lines.write(json.dumps([slot, *sums, key]) + '\n')
+            os.pwrite(self._fd, data, slot * self.entry_bytes)
+            self._lines.write(json.dumps([slot, *sums, key, crc]) + '\n')
             self._lines.flush()
-        self._index[key] = (slot, sums)
+        self._index[key] = (slot, sums, crc)
+        self._next_slot = slot + 1
         return True
 
     @property
@@ -220,16 +229,15 @@ class TeacherCache:
                 os.devnull) as f:
             for line in f:
                 try:
-                    slot, s0, s1, key = json.loads(line)
+                    slot, s0, s1, key, crc = json.loads(line)
                 except ValueError:
                     continue  # a line torn by a kill
                 if (slot + 1) * self.entry_bytes <= size:
-                    self._index[key] = (slot, (s0, s1))
-        # Slots are handed out in order 0, 1, ...: keep the gapless prefix
-        # (a new entry takes slot len(index)).
-        slots = {slot for slot, _ in self._index.values()}
-        prefix = next(i for i in range(len(slots) + 1) if i not in slots)
-        self._index = {k: v for k, v in self._index.items() if v[0] < prefix}
+                    self._index[key] = (slot, (s0, s1), crc)
+        # A new entry takes the slot after every slot a line names (a key
+        # stored again, after its entry was damaged, names a later one).
+        self._next_slot = 1 + max(
+            (entry[0] for entry in self._index.values()), default=-1)
         self._attach(data_path, index_path, rewrite=True)
         _log(f'{len(self._index)} entries reused from {self.dir}.')
 
@@ -250,17 +258,28 @@ class TeacherCache:
         self._fd = os.open(data_path, os.O_RDWR | os.O_CREAT, 0o644)
         if rewrite:  # drop torn or stray lines for good
             with open(index_path + '.tmp', 'w') as f:
-                for key, (slot, sums) in sorted(
+                for key, (slot, sums, crc) in sorted(
                         self._index.items(), key=lambda kv: kv[1][0]):
-                    f.write(json.dumps([slot, *sums, key]) + '\n')
+                    f.write(json.dumps([slot, *sums, key, crc]) + '\n')
             os.replace(index_path + '.tmp', index_path)
         self._lines = open(index_path, 'a')
 
-    def _read(self, slot: int) -> Tensor:
+    def _read_entry(self, key: str) -> Optional[Tensor]:
+        """The logits of ``key``'s entry; None (entry dropped, one line)
+        when its bytes no longer match their CRC-32."""
+        slot, _, crc = self._index[key]
         if self.dir is None:
             return self._memory[slot]
         buf = bytearray(self.entry_bytes)
         os.preadv(self._fd, [buf], slot * self.entry_bytes)
+        if zlib.crc32(buf) != crc:
+            del self._index[key]
+            self.damaged += 1
+            _log(
+                f'entry {key!r} (slot {slot}) of {self.dir} does not match '
+                'its checksum; dropped: the teacher runs live for it and its '
+                'logits are stored again.', logging.WARNING)
+            return None
         return torch.from_numpy(np.frombuffer(buf, dtype=np.float16)).reshape(
             self.shape)
 
@@ -279,6 +298,7 @@ class TeacherCache:
             self._lines = None
         self._opened = False
         self._index, self._memory = {}, []
+        self._next_slot = 0
         self.shape = None
 
     def __del__(self) -> None:
@@ -295,6 +315,7 @@ class TeacherCache:
             _fd=None,
             _lines=None,
             _index={},
+            _next_slot=0,
             _memory=[],
             shape=None)
         return state
