@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import os.path as osp
 import shutil
 import signal
@@ -30,6 +31,7 @@ from mmseg_incremental.experiment.resume import (find_resume_checkpoint,
 from mmseg_incremental.experiment.summary import write_summary
 from mmseg_incremental.reporting import write_report
 from mmseg_incremental.utils import atomic_io
+from mmseg_incremental.utils.errors import DiskFull, PREEMPTED_EXIT_CODE
 from test_experiment.utils import load, tiny_cfg
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -518,7 +520,8 @@ def test_failed_write_keeps_previous_files(reference, tmp_path, monkeypatch,
         replace(src, dst)
 
     monkeypatch.setattr(atomic_io, 'replace_file', replace_or_fail)
-    with pytest.raises(OSError, match='No space left'):
+    # One line naming the file and the free space (no OSError traceback).
+    with pytest.raises(DiskFull, match=r'No space left to write .* MiB free'):
         write_report(work_dir, write_summary(work_dir, cfg, task, task_steps))
     assert calls == [
         'summary.json', 'miou_per_step.png', 'iou_per_class.png', 'report.md',
@@ -534,3 +537,77 @@ def test_failed_write_keeps_previous_files(reference, tmp_path, monkeypatch,
         assert (after[name] == content) == (name not in written), name
     assert json.loads(after['summary.json'])['steps'] == (
         task_steps if 'summary.json' in written else task_steps[:1])
+
+
+@pytest.mark.parametrize('sig', ['SIGTERM', 'SIGINT'])
+def test_preemption_signal_saves_the_current_iteration(
+        reference, embedded_voc, tmp_path, sig):
+    """A real signal mid-step (iteration 3 of 4; checkpoints every 2): the
+    child saves iter_3.pth, says so in one line and exits 75; --resume
+    continues from iteration 3 to the metrics of an uninterrupted run."""
+    work_dir = tmp_path / 'd'
+    step1 = work_dir / 'step_1'
+    ready, go = tmp_path / 'ready', tmp_path / 'go'
+    child = _start(
+        tmp_path / 'child.log',
+        reference['config'],
+        work_dir,
+        embedded_voc,
+        reference['store'],
+        fault=dict(
+            type='PauseHook',
+            step_dir='step_1',
+            at_iter=3,
+            ready_file=str(ready),
+            go_file=str(go)))
+    _wait_for_file(ready, child)
+    os.kill(child.pid, getattr(signal, sig))
+    go.write_text('')
+    assert _wait_for_exit(child) == PREEMPTED_EXIT_CODE, _tail(child.log_file)
+    out = _tail(child.log_file, 20000)
+    assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out
+    line = (f'{sig} received: step 1 stopped at iteration 3 of 4 (saved '
+            f'{step1 / "iter_3.pth"}); run again with --resume to continue '
+            'from there.')
+    assert f'train_incremental.py: error: {line}' in out, out
+    assert (step1 / 'last_checkpoint').read_text() == str(step1 / 'iter_3.pth')
+    assert is_loadable(str(step1 / 'iter_3.pth'))
+    assert not (step1 / 'step_done.json').exists()
+
+    resumed = _resume(reference, work_dir)
+    assert resumed.endswith(f'Step 1: resuming from {step1 / "iter_3.pth"}.')
+    assert _metrics(work_dir) == reference['metrics']
+
+
+def test_divergence_stops_before_anything_is_published(configs, embedded_voc,
+                                                       tmp_path):
+    """lr_step0=1e6: one line from the CLI (step, iteration, term, lr),
+    exit 1; no M_0 in the store, no summary, no step_done."""
+    store = tmp_path / 'store'
+    work_dir = tmp_path / 'd'
+    cmd = _experiment_cmd(configs / 'ft.py', work_dir, embedded_voc,
+                          str(store), lr_step0=1e6)
+    proc = subprocess.run(
+        cmd, env=_env(), capture_output=True, text=True, timeout=WAIT_S)
+    assert proc.returncode == 1, (proc.stdout + proc.stderr)[-3000:]
+    errors = [
+        ln for ln in proc.stderr.splitlines()
+        if ln.startswith('train_incremental.py: error:')
+    ]
+    assert len(errors) == 1 and 'Traceback' not in proc.stderr, proc.stderr
+    assert 'Step 0 diverged: ' in errors[0]
+    assert ' is nan at iteration ' in errors[0] or \
+        ' is inf at iteration ' in errors[0]
+    assert re.search(r'Likely cause: lr [0-9.e+]+ too high \(lower lr_step0',
+                     errors[0])
+    assert not (work_dir / 'summary.json').exists()
+    assert not (work_dir / 'step_0' / 'step_done.json').exists()
+    entries = os.listdir(store) if store.exists() else []
+    assert not any(osp.isfile(store / e / 'M0.pth') for e in entries)
+    # Every checkpoint it left is finite (the hook refuses the others).
+    for name in os.listdir(work_dir / 'step_0'):
+        if name.endswith('.pth'):
+            state = torch.load(work_dir / 'step_0' / name,
+                               map_location='cpu')['state_dict']
+            assert all(torch.isfinite(v).all() for v in state.values()
+                       if v.is_floating_point())

@@ -29,7 +29,7 @@ def likely_cause(runner) -> str:
         })
     except (AttributeError, TypeError):
         lrs = []
-    lr = (f'lr {lrs[-1]:g}' if lrs else 'the lr')
+    lr = (f'lr {lrs[-1]:.3g}' if lrs else 'the lr')
     cause = (f'{lr} too high (lower lr_step0 / lr_incremental)')
     dtype = getattr(wrapper, 'cast_dtype', None)
     if dtype == torch.float16 or (type(wrapper).__name__.startswith('Amp')
