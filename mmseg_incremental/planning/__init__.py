@@ -11,7 +11,8 @@ hashes and reports step 0's initialisation. Nothing here runs a model:
 """
 from .deploy import deploy_config
 from .init_files import file_sha256, init_message, init_sources
-from .plan import (build_step_config, experiment_fingerprint_source,
+from .plan import (build_step_config, data_content_key,
+                   experiment_fingerprint_source,
                    experiment_task, fingerprint, iter_incremental_datasets,
                    list_steps, step0_fingerprint_source,
                    step_fingerprint_source, step_iters)
@@ -21,7 +22,8 @@ from .settings import (EXPERIMENT_KEYS, SETTINGS, Setting, check_settings,
                        setting_sources, setting_value, settings_markdown)
 
 __all__ = [
-    'EXPERIMENT_KEYS', 'build_step_config', 'experiment_fingerprint_source',
+    'EXPERIMENT_KEYS', 'build_step_config', 'data_content_key',
+    'experiment_fingerprint_source',
     'experiment_task', 'fingerprint', 'iter_incremental_datasets',
     'list_steps', 'step0_fingerprint_source', 'step_fingerprint_source',
     'step_iters', 'file_sha256',

@@ -366,3 +366,26 @@ def test_missing_paths_name_the_fix(voc, tmp_path, kwargs, match):
         IncrementalVOCDataset(
             task='15-1', presence_cache_dir=str(tmp_path), **args)
     assert os.listdir(tmp_path) == []
+
+
+def test_bad_data_is_named_at_build_time(tmp_path):
+    """A label value that is no class and not 255, and an image whose mask
+    has another size: one error naming every such file, before training."""
+    root = str(tmp_path / 'voc')
+    ids = _write_voc(root, [[0, 1], [0, 50], [0, 2, 255], [0, 3, 60]])
+    with pytest.raises(ValueError) as info:
+        _build(root, str(tmp_path / 'c'), task='15-1')
+    text = str(info.value)
+    assert text.startswith('2 mask(s) of ')
+    assert f'{ids[1]}.png (values 50)' in text
+    assert f'{ids[3]}.png (values 60)' in text
+    assert ids[0] not in text and ids[2] not in text
+
+    root = str(tmp_path / 'voc2')
+    ids = _write_voc(root, [[0, 1], [0, 2]])
+    Image.fromarray(np.zeros((12, 20, 3), np.uint8)).save(
+        osp.join(root, 'JPEGImages', ids[1] + '.jpg'))
+    with pytest.raises(ValueError, match=r'1 image\(s\) of .* differ in size '
+                       rf'from their mask: \S*{ids[1]}.jpg 20x12 vs mask '
+                       '12x12'):
+        _build(root, str(tmp_path / 'c'), task='15-1')
