@@ -44,11 +44,12 @@ from ..engine.hooks.experiment_progress_hook import (fixed_overhead,
                                                      format_step_timing)
 from ..planning import (build_step_config, deploy_config,
                         experiment_fingerprint_source, experiment_task,
-                        fingerprint, init_message, list_steps,
-                        setting_value, step0_fingerprint_source,
+                        data_content_key, fingerprint, init_message,
+                        list_steps, setting_value, step0_fingerprint_source,
                         step_fingerprint_source, step_iters)
 from .dataloader_workers import shutdown_runner_workers
 from .plan_check import check_plan
+from .provenance import provenance
 from .resume import find_resume_checkpoint
 from .step0_store import Step0Store
 from .summary import dump_json, metrics_to_summary, write_summary
@@ -136,6 +137,7 @@ class IncrementalExperiment:
         self.store_timeout = float(setting_value(cfg, 'step0_store_timeout'))
         self.steps: List[dict] = []
         self._planned: List[Config] = []
+        self._provenance: Optional[dict] = None
         # Progress (ExperimentProgressHook, set by run()): every step's
         # iterations, the start, and the wall time and number of the
         # training iterations this process ran.
@@ -206,8 +208,8 @@ class IncrementalExperiment:
     def _has_artifacts(self, step: int) -> bool:
         """Whether step ``step`` finished or saved a checkpoint."""
         step_dir = self._step_dir(step)
-        return osp.isfile(osp.join(step_dir, DONE_FILE)) or (osp.isdir(
-            step_dir) and any(
+        return osp.isfile(osp.join(
+            step_dir, DONE_FILE)) or (osp.isdir(step_dir) and any(
                 f.endswith('.pth') for f in os.listdir(step_dir)))
 
     def _first_open_step(self) -> int:
@@ -372,6 +374,8 @@ class IncrementalExperiment:
         check_vis_backends(self.cfg)  # before the work dir is touched
         # Every step's config and datasets, before anything trains.
         self._planned = check_plan(self.cfg, self.work_dir)
+        self._provenance = provenance(
+            self.cfg, data_content_key(self._planned[0].train_dataloader))
         self._step_iters = [
             step_iters(self.cfg, self.task, k) for k in list_steps(self.cfg)
         ]
@@ -408,7 +412,7 @@ class IncrementalExperiment:
                 metrics_to_summary(self.task, step, result['metrics']))
             if get_rank() == 0:
                 summary = write_summary(self.work_dir, self.cfg, self.task,
-                                        self.steps)
+                                        self.steps, self._provenance)
                 if not kept:  # a resumed run wrote it already
                     log_step_metrics(visualizer, self.steps[-1])
                 if self.on_summary is not None:

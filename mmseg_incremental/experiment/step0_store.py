@@ -9,11 +9,10 @@ experiment whose step 0 hashes the same reuses it instead of retraining.
 Layout: ``<root>/<hash[:16]>/source.json`` (the exact fingerprinted dict,
 whose ``data`` is the content key of the step-0 training images:
 ``data_fingerprint``), ``<root>/<hash[:16]>/M0.pth`` (weights only) and
-``M0.pth.sha256``, verified before every reuse
-(:func:`verify_checkpoint`).
-A lookup re-reads ``source.json`` and reuses the entry only when it equals the asking
-experiment's source exactly, so a hash collision or a hand-edited entry is
-never served.
+``M0.pth.sha256``, verified before every reuse (:func:`verify_checkpoint`).
+A lookup re-reads ``source.json`` and reuses the entry only when it equals
+the asking experiment's source exactly, so a hash collision or a
+hand-edited entry is never served.
 
 Experiments that start together and need the same M_0 train it once: the
 one that trains holds ``<root>/<hash[:16]>.lock`` (:class:`ProcessLock`)

@@ -74,9 +74,13 @@ def metrics_to_summary(task: IncrementalTask, step: int,
         metrics=out)
 
 
-def write_summary(work_dir: str, cfg: Config, task: IncrementalTask,
-                  steps: List[dict]) -> dict:
-    """Write ``summary.json``; return the summary."""
+def write_summary(work_dir: str,
+                  cfg: Config,
+                  task: IncrementalTask,
+                  steps: List[dict],
+                  provenance: Optional[dict] = None) -> dict:
+    """Write ``summary.json``; return the summary. ``provenance``
+    (:func:`.provenance.provenance`): what produced the numbers."""
     summary = dict(
         task=task.name,
         dataset=task.dataset,
@@ -87,6 +91,8 @@ def write_summary(work_dir: str, cfg: Config, task: IncrementalTask,
         config=cfg.filename,
         incremental=ConfigDict(cfg.get('incremental') or {}).to_dict(),
         steps=steps)
+    if provenance is not None:
+        summary['provenance'] = provenance
     os.makedirs(work_dir, exist_ok=True)
     dump_json(osp.join(work_dir, 'summary.json'), summary)
     return summary

@@ -12,7 +12,9 @@ Each group gets
 
 A joint run (one step, every class) is placed in every task group of its
 dataset and scored with that task's old/new split, as the paper's
-"M0(0-20)" rows are. ``comparison.md``, ``comparison.csv`` (last step) and
+"M0(0-20)" rows are. The notes say where each published row's numbers
+were read (:attr:`.Reference.citation`; also the ``citation`` column of
+``comparison.csv``). ``comparison.md``, ``comparison.csv`` (last step) and
 ``comparison_steps.csv`` (mIoU per step) go to ``out_dir``; with
 ``images > 0`` also ``comparison.png`` (see :mod:`.prediction_figure`).
 """
@@ -23,8 +25,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from .comparison_rows import Runs, entries, group_runs, last_step_rows
 from .references import MIB_LABEL, PAPER_LABEL
-from .rows import (RESULT_COLUMNS, Column, cells, render, series_columns,
-                   series_rows)
+from .rows import (RESULT_COLUMNS, Column, Row, cells, citation_lines, render,
+                   series_columns, series_rows)
 from .run_summary import RunSummary
 from .tables import md_table, write_csv
 
@@ -87,14 +89,20 @@ def _group_section(dataset: str, task: str, members: Runs) -> List[str]:
     return out + why + ([''] if why else [])
 
 
+def _group_rows(task: str, members: Runs) -> List[Row]:
+    """The rows of one group's tables (per step, then last step)."""
+    incremental = [(r, n) for r, n in members if not r.is_joint]
+    return (series_rows(incremental) + last_step_rows(entries(task, members)))
+
+
 def _notes(groups: 'OrderedDict[Tuple[str, str], Runs]') -> List[str]:
     """One paragraph: the columns, and the sources of the published rows
-    shown."""
-    shown = {
-        row.source
-        for (_, task), members in groups.items()
-        for row in last_step_rows(entries(task, members))
+    shown; then where each published row's numbers were read."""
+    rows = {
+        key: _group_rows(key[1], members)
+        for key, members in groups.items()
     }
+    shown = {row.source for rs in rows.values() for row in rs}
     notes = [
         '"old" = S_0 with the background; joint runs are scored with '
         'the old/new split of the task they sit in; "–" = undefined, empty '
@@ -110,7 +118,13 @@ def _notes(groups: 'OrderedDict[Tuple[str, str], Runs]') -> List[str]:
         notes.append(f'"{MIB_LABEL}": Cermelli et al. 2020, Table 1; its '
                      'old leaves the background out (compare with "old w/o '
                      'bg").')
-    return [' '.join(notes), '']
+    cited = [
+        line for (d, t), rs in rows.items()
+        for line in citation_lines(rs, f'{d} {t} ')
+    ]
+    if cited:
+        cited = ['', 'Where the published numbers were read:', ''] + cited
+    return [' '.join(notes)] + cited + ['']
 
 
 def comparison_markdown(runs: Runs) -> str:
@@ -133,7 +147,7 @@ def _write_csvs(out_dir: str, runs: Runs) -> None:
     for (dataset, task), members in group_runs(runs).items():
         for row in last_step_rows(entries(task, members)):
             last.append([dataset, task, row.label, row.source, row.run] +
-                        cells(row, LAST_STEP_COLUMNS[2:]))
+                        cells(row, LAST_STEP_COLUMNS[2:]) + [row.citation])
         incremental = [(r, n) for r, n in members if not r.is_joint]
         labels = incremental[0][0].step_labels if incremental else []
         for row in series_rows(incremental):
@@ -144,7 +158,7 @@ def _write_csvs(out_dir: str, runs: Runs) -> None:
     write_csv(
         osp.join(out_dir, 'comparison.csv'),
         ['dataset', 'task', 'method', 'source', 'run'] +
-        [c.key for c in LAST_STEP_COLUMNS[2:]], last)
+        [c.key for c in LAST_STEP_COLUMNS[2:]] + ['citation'], last)
     write_csv(
         osp.join(out_dir, 'comparison_steps.csv'),
         ['dataset', 'task', 'method', 'source', 'run', 'step', 'mIoU'],
@@ -179,6 +193,11 @@ def compare_runs(work_dirs: Sequence[str],
     runs = list(
         zip([RunSummary.load(d) for d in work_dirs], run_names(work_dirs)))
     markdown = comparison_markdown(runs)
+    from ..experiment.provenance import provenance_differences
+    differ = provenance_differences([r.provenance for r, _ in runs])
+    if len(runs) > 1 and differ:
+        markdown += ('\n\n**Not like for like**: these runs differ in '
+                     f'{"; ".join(differ)}.\n')
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         with open(osp.join(out_dir, 'comparison.md'), 'w') as f:

@@ -10,7 +10,8 @@ The Markdown report follows the paper's table shapes:
 - a joint VOC model split as the paper's tasks (its M0(0-20) rows);
 
 with the published rows of :mod:`.references` that were measured the way
-this run was, and one line saying why there are none otherwise.
+this run was, and one line saying why there are none otherwise; the notes
+say where each published row's numbers were read (its citation).
 """
 import os
 import os.path as osp
@@ -183,6 +184,17 @@ def _notes(run: RunSummary, match: ReferenceMatch) -> List[str]:
         'undefined (no new class yet, or a class absent from labels and '
         'predictions), empty = not published.'
     ]
+    if run.provenance:
+        p = run.provenance
+        commit = p.get('git_commit')
+        dirty = ' (uncommitted changes)' if p.get('git_dirty') else ''
+        code = f'git {commit[:10]}{dirty}' if commit else 'no git checkout'
+        out.append(
+            f'- Produced by mmseg_incremental {p.get("version")} ({code}), '
+            f'torch {p.get("torch")}, mmcv {p.get("mmcv")}, mmengine '
+            f'{p.get("mmengine")}, mmseg {p.get("mmseg")}; {p.get("device")} '
+            f'x {p.get("world_size")}, seed {p.get("seed")}, step-0 data '
+            f'{str(p.get("data"))[:12]}.')
     sources = {r.source for r in match.references}
     if PAPER_LABEL in sources:
         out.append(
@@ -198,6 +210,12 @@ def _notes(run: RunSummary, match: ReferenceMatch) -> List[str]:
     if match.references and not any(reaches(run, r) for r in match.references):
         out.append('- The published old / new / all describe the task\'s '
                    'last step: shown once this run reaches it.')
+    if match.references:
+        out.append('- Where the published numbers were read:')
+        out += [
+            f'  - {r.source}, {r.task} {r.method}: {r.citation}.'
+            for r in match.references
+        ]
     return out + ['']
 
 

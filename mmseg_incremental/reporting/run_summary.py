@@ -191,6 +191,9 @@ class RunSummary:
     steps: Tuple[StepResult, ...]
     incremental: Optional[Mapping[str, Any]] = None
     work_dir: Optional[str] = None
+    #: What produced the numbers (code, versions, device, seed, data);
+    #: None for a summary written before it was recorded.
+    provenance: Optional[Mapping[str, Any]] = None
 
     @classmethod
     def load(cls, work_dir: str) -> 'RunSummary':
@@ -255,7 +258,9 @@ class RunSummary:
             config=data.get('config'),
             task_steps=task_steps,
             steps=steps,
-            incremental=incremental)
+            incremental=incremental,
+            provenance=data.get('provenance') if isinstance(
+                data.get('provenance'), dict) else None)
 
     def to_dict(self) -> Dict[str, Any]:
         """The ``summary.json`` content (without ``work_dir``)."""

@@ -167,3 +167,18 @@ def test_summary_json_damaged_is_named(tmp_path):
     with pytest.raises(SummaryError, match='summary.json is damaged'):
         RunSummary.load(str(tmp_path))
     json.loads('{}')
+
+
+def test_provenance_differences_name_what_differs():
+    from mmseg_incremental.experiment.provenance import provenance_differences
+    a = dict(data='a' * 64, git_commit='c1', version='0.1.0', torch='2.13',
+             mmcv='2.1.0', mmengine='0.10.7', mmseg='1.2.2', device='cpu',
+             world_size=1, seed=0)
+    assert provenance_differences([a, dict(a)]) == []
+    b = dict(a, data='b' * 64, mmseg='1.2.1')
+    assert provenance_differences([a, b]) == [
+        f'step-0 data ({"a" * 12}, {"b" * 12})', 'mmseg (1.2.2, 1.2.1)'
+    ]
+    assert provenance_differences([a, None]) == [
+        'provenance (some runs predate its record)'
+    ]

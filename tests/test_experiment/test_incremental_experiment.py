@@ -116,6 +116,11 @@ def test_config_fixed_after_finished_steps_continues(embedded_voc,
         IncrementalExperiment(fixed, d).run()
     summary = IncrementalExperiment(fixed, d, resume=True).run()
     assert [s['step'] for s in summary['steps']] == [0, 1]
+    # Provenance with the numbers: code, versions, device, seed, data.
+    prov = load(osp.join(d, 'summary.json'))['provenance']
+    assert prov['torch'] == torch.__version__ and prov['world_size'] == 1
+    assert prov['device'] == 'cpu' and len(prov['data']) == 64
+    assert prov['git_commit'] is None or len(prov['git_commit']) == 40
     meta = load(osp.join(d, 'experiment.json'))
     assert len(meta['steps']) == 2 and meta['config'] == fixed.filename
     # Now step 1 is finished: a change of step 1 is refused.
