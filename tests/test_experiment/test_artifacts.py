@@ -182,3 +182,34 @@ def test_provenance_differences_name_what_differs():
     assert provenance_differences([a, None]) == [
         'provenance (some runs predate its record)'
     ]
+
+
+@pytest.mark.parametrize('status, requeued', [(75, True), (1, False),
+                                              (0, False)])
+def test_slurm_script_requeues_a_preempted_job(tmp_path, status, requeued):
+    """srun (faked) exits 75 after a preemption: the script requeues its
+    sbatch job and passes its status on; a requeued run adds --resume."""
+    import subprocess
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    log = tmp_path / 'calls'
+    for name, code in (('srun', status), ('scontrol', 0)):
+        (bin_dir / name).write_text(
+            f'#!/bin/sh\necho "{name} $*" >> {log}\nexit {code}\n')
+        (bin_dir / name).chmod(0o755)
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    env = dict(
+        os.environ,
+        PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+        SLURM_JOB_ID='42',
+        SLURM_RESTART_COUNT='1')
+    proc = subprocess.run(
+        ['bash', osp.join(root, 'tools', 'slurm_train_incremental.sh'), 'p',
+         'job', 'cfg.py', '--work-dir', 'D'],
+        env=env, capture_output=True, text=True)
+    assert proc.returncode == status, proc.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith('srun -p p --job-name=job')
+    assert '--signal=USR1@120' in calls[0]
+    assert calls[0].endswith('cfg.py --launcher=slurm --work-dir D --resume')
+    assert (calls[1:] == ['scontrol requeue 42']) == requeued
