@@ -3,11 +3,13 @@
 
 Two sources, each measured one way:
 
-- **the paper** (Michieli & Zanuttigh, ICCVW 2019, Tables 1-4): Pascal VOC
-  2012 val, ``setting='sequential'``, ``eval_protocol='seen_only'``, L'_D
-  with ``variant='ilt'``, ``pixel_mask='old'``, λ'_D = 1, no temperature,
-  L''_D with λ''_D = 50, EF as the method says;
-- **MiB's re-run** (Cermelli et al., CVPR 2020, Table 1): ``disjoint`` with
+- **the paper** (Michieli & Zanuttigh, ICCVW 2019, arXiv 1907.13372,
+  Tables 1-4): Pascal VOC 2012 val, ``setting='sequential'``,
+  ``eval_protocol='seen_only'``, L'_D with ``variant='ilt'``,
+  ``pixel_mask='old'``, λ'_D = 1, no temperature, L''_D with λ''_D = 50,
+  EF as the method says;
+- **MiB's re-run** (Cermelli et al., CVPR 2020, arXiv 2002.00718,
+  Table 1, also ``voc-tab.png`` in github.com/fcdl94/MiB): ``disjoint`` with
   MiB's ``mask_unseen`` evaluation; its ILT is L'_D ``variant='mib'``
   (no pixel mask, λ = 100) plus L''_D (λ = 100), our ``'ILT (MiB)'``.
   Its "old" leaves the background out (compare with ``mIoU_old_nobg``).
@@ -18,6 +20,13 @@ protocol, the method's distillation config) all match; otherwise reports
 print no reference row and say why (:func:`match_references`). mIoU in %;
 "old" is S_0 with the background (the paper's 0-19 / 0-15), "new" every
 class added since, "all" S_K.
+
+Every row carries :attr:`Reference.citation`: the paper, table, row and
+columns its numbers were read from. Each number here was checked against
+that text (the ILT paper's Tables 1-4; MiB's Table 1 as its repository's
+``voc-tab.png`` prints it); a number that cannot be checked against a
+paper table or a README is not listed (docs/results.md, "Published numbers
+and their sources").
 
 .. code:: python
 
@@ -38,6 +47,9 @@ from .run_summary import OldNewAll, RunSummary, harmonic
 PAPER_LABEL = 'paper (VOC, R101)'
 #: Label of MiB's re-run (Cermelli et al., CVPR 2020, Table 1).
 MIB_LABEL = 'MiB re-run (VOC, R101, disjoint)'
+#: The papers the rows' numbers come from, as citations name them.
+PAPER_CITATION = 'Michieli & Zanuttigh, ICCVW 2019 (arXiv 1907.13372)'
+MIB_CITATION = 'Cermelli et al., CVPR 2020 (arXiv 2002.00718)'
 #: The paper's rows, in the order of its tables (and of our comparisons).
 METHODS: Tuple[str, ...] = ('FT', "L'_D", 'EF', "EF+L'_D", "L''_D",
                             "L'_D+L''_D", 'ILT (MiB)', 'M0', 'joint')
@@ -162,7 +174,12 @@ class ReferenceCondition:
 @dataclass(frozen=True)
 class Reference:
     """One published row: old/new/all at the task's last step and, where
-    known, the mIoU of all seen classes after each step 0..K."""
+    known, the mIoU of all seen classes after each step 0..K.
+
+    ``source`` is the label the tables print; ``citation`` says where the
+    numbers were read (paper, table, row, columns), e.g. ``"Michieli &
+    Zanuttigh, ICCVW 2019 (arXiv 1907.13372), Table 1, row 'L'D': mIoU
+    0-19 / 20 / all"``."""
 
     source: str
     task: str
@@ -170,6 +187,7 @@ class Reference:
     result: OldNewAll
     condition: ReferenceCondition
     steps: Optional[Tuple[Optional[float], ...]] = None
+    citation: str = ''
 
     @property
     def old_without_background(self) -> bool:
@@ -187,7 +205,9 @@ _R = OldNewAll
 _M0_15 = _R(75.5, None, 75.5)
 _JOINT_15 = _R(75.1, 68.5, 73.6)
 
-#: ``task -> method -> old/new/all`` at the last step (paper, Tables 1-3).
+#: ``task -> method -> old/new/all`` at the last step (paper, Tables 1-3:
+#: the mIoU columns of the old classes, the new ones and all; checked row by
+#: row against the paper's text, see :func:`paper_citation`).
 PAPER_OLD_NEW_ALL: Dict[str, Dict[str, OldNewAll]] = {
     '19-1': {
         'FT': _R(67.3, 20.1, 65.1),
@@ -216,7 +236,8 @@ PAPER_OLD_NEW_ALL: Dict[str, Dict[str, OldNewAll]] = {
         'joint': _JOINT_15,
     },
 }
-#: mIoU of all seen classes after steps 1..5 of 15-1 (paper, Table 4).
+#: mIoU of all seen classes after steps 1..5 of 15-1 (paper, Table 4: its
+#: mIoU column of each method, rows M1(16)..M5(20)).
 PAPER_15_1_STEPS: Dict[str, Tuple[float, ...]] = {
     'FT': (71.2, 53.8, 57.7, 39.3, 44.2),
     "L'_D": (72.4, 68.1, 63.3, 54.1, 52.0),
@@ -224,7 +245,9 @@ PAPER_15_1_STEPS: Dict[str, Tuple[float, ...]] = {
     "L''_D": (72.2, 60.0, 65.5, 52.1, 61.0),
 }
 #: MiB's Table 1 under ``disjoint`` ("1-19 / 20 / all", "1-15 / 16-20 /
-#: all"): ``old`` leaves the background out.
+#: all"), rows "FT" and "ILT [24]": ``old`` leaves the background out.
+#: Checked against the table as ``voc-tab.png`` of MiB's repository prints
+#: it (:func:`mib_citation`).
 MIB_OLD_NEW_ALL: Dict[str, Dict[str, OldNewAll]] = {
     '19-1': {
         'FT': _R(5.8, 12.3, 6.2),
@@ -259,6 +282,52 @@ MIB_METHODS: Dict[str, MethodConfig] = {
     'ILT (MiB)': MethodConfig(_MIB_ILT, feature_weight=100.0),
 }
 
+#: The paper's table of each task, and its old and new classes.
+_PAPER_TABLES: Dict[str, Tuple[int, str, str]] = {
+    '19-1': (1, '0-19', '20'),
+    '15-5': (2, '0-15', '16-20'),
+    '15-1': (3, '0-15', '16-20'),
+}
+#: The paper's name of each row (its tables write L'D as L′D).
+_PAPER_ROWS: Dict[str, str] = {
+    'FT': 'Fine-tuning',
+    "L'_D": "L'D",
+    'EF': 'EF',
+    "EF+L'_D": "EF, L'D",
+    "L''_D": "L''D",
+    "L'_D+L''_D": "L'D, L''D",
+    'joint': 'M0(0-20)',
+}
+#: MiB's Table 1: each task's old and new columns, and its rows' names.
+_MIB_COLUMNS: Dict[str, Tuple[str, str]] = {
+    '19-1': ('1-19', '20'),
+    '15-5': ('1-15', '16-20'),
+    '15-1': ('1-15', '16-20'),
+}
+_MIB_ROWS: Dict[str, str] = {'FT': 'FT', 'ILT (MiB)': 'ILT [24]'}
+
+
+def paper_citation(task: str, method: str) -> str:
+    """Where the paper's row of ``method`` on ``task`` was read, e.g.
+    ``"... Table 3, row 'Fine-tuning': mIoU 0-15 / 16-20 / all; per step:
+    Table 4, column 'Fine-tuning' mIoU, rows M1(16)-M5(20)"``."""
+    table, old, new = _PAPER_TABLES[task]
+    row = f'M0({old})' if method == 'M0' else _PAPER_ROWS[method]
+    out = (f"{PAPER_CITATION}, Table {table}, row '{row}': mIoU {old} / "
+           f'{new} / all')
+    if task == '15-1' and method in PAPER_15_1_STEPS:
+        out += (f"; per step: Table 4, column '{row}' mIoU, rows "
+                'M1(16)-M5(20)')
+    return out
+
+
+def mib_citation(task: str, method: str) -> str:
+    """Where MiB's row of ``method`` on ``task`` was read."""
+    old, new = _MIB_COLUMNS[task]
+    return (f"{MIB_CITATION}, Table 1, row '{_MIB_ROWS[method]}', {task} "
+            f'Disjoint: mIoU {old} / {new} / all (voc-tab.png in '
+            'github.com/fcdl94/MiB)')
+
 
 def _paper_steps(task: str,
                  method: str) -> Optional[Tuple[Optional[float], ...]]:
@@ -284,12 +353,20 @@ def _build() -> Tuple[Reference, ...]:
                                       PAPER_METHODS[method])
             out.append(
                 Reference(PAPER_LABEL, task, method, result, cond,
-                          _paper_steps(task, method)))
+                          _paper_steps(task, method),
+                          paper_citation(task, method)))
     for task, rows in MIB_OLD_NEW_ALL.items():
         for method, result in rows.items():
             cond = ReferenceCondition('disjoint', 'mask_unseen',
                                       MIB_METHODS[method])
-            out.append(Reference(MIB_LABEL, task, method, result, cond))
+            out.append(
+                Reference(
+                    MIB_LABEL,
+                    task,
+                    method,
+                    result,
+                    cond,
+                    citation=mib_citation(task, method)))
     return tuple(out)
 
 

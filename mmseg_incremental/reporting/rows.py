@@ -30,7 +30,9 @@ class Row:
     come from, and its values by column key (None: undefined / unknown).
 
     ``run``, ``setting``, ``eval_protocol`` and ``steps_done`` describe our
-    rows in comparisons (empty elsewhere).
+    rows in comparisons (empty elsewhere); ``citation`` says where a
+    published row's numbers were read (:attr:`.Reference.citation`; empty
+    for ours).
     """
 
     label: str
@@ -40,6 +42,7 @@ class Row:
     setting: str = ''
     eval_protocol: str = ''
     steps_done: str = ''
+    citation: str = ''
 
     @property
     def source_cell(self) -> str:
@@ -139,7 +142,8 @@ def reference_row(ref: Reference, label: str) -> Row:
         ref.source,
         reference_values(ref),
         setting=ref.condition.setting,
-        eval_protocol=ref.condition.eval_protocol)
+        eval_protocol=ref.condition.eval_protocol,
+        citation=ref.citation)
 
 
 def reference_step(ref: Reference, run: RunSummary) -> int:
@@ -189,5 +193,17 @@ def series_rows(runs: Sequence[Tuple[RunSummary, str]]) -> List[Row]:
             values = dict(zip(labels, ref.steps))
             if at_end:
                 values.update(reference_values(ref))
-            rows.append(Row(method, ref.source, values))
+            rows.append(Row(method, ref.source, values, citation=ref.citation))
     return rows
+
+
+def citation_lines(rows: Sequence[Row], where: str = '') -> List[str]:
+    """One Markdown list item per published row of ``rows`` saying where
+    its numbers were read: ``- paper (VOC, R101), <where>FT: <citation>``
+    (each row once, in table order)."""
+    seen: Dict[Tuple[str, str], None] = {}
+    for row in rows:
+        if row.citation:
+            seen.setdefault(
+                (f'{row.source}, {where}{row.label}', row.citation))
+    return [f'- {name}: {citation}.' for name, citation in seen]

@@ -2,14 +2,19 @@
 paper (or MiB) measured them."""
 import copy
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
-from test_reporting.utils import ROOT, incremental, voc_15_1, voc_19_1
+from test_reporting.utils import (ROOT, incremental, read_csv, voc_15_1,
+                                  voc_19_1, write_run)
 
-from mmseg_incremental.reporting import (MIB_LABEL, PAPER_LABEL, RunSummary,
-                                         match_references)
-from mmseg_incremental.reporting.references import find_reference
+from mmseg_incremental.reporting import (MIB_LABEL, PAPER_LABEL, REFERENCES,
+                                         RunSummary, compare_runs,
+                                         match_references, write_report)
+from mmseg_incremental.reporting.references import (MIB_CITATION,
+                                                    PAPER_CITATION,
+                                                    find_reference)
 
 
 def run(s):
@@ -39,6 +44,105 @@ def test_published_numbers():
     assert mib.old_without_background and mib.steps is None
     assert tuple(find_reference(MIB_LABEL, '15-1',
                                 'ILT (MiB)').result) == (3.7, 5.7, 4.2)
+
+
+# The record of what was checked, and where (docs/results.md, "Published
+# numbers and their sources"): every published row, its old / new / all,
+# the table and the row of the source they were read from. The paper:
+# Michieli & Zanuttigh, ICCVW 2019, arXiv 1907.13372 (Tables 1-3, 19-1 /
+# 15-5 / 15-1). MiB: Cermelli et al., CVPR 2020, arXiv 2002.00718, Table 1,
+# "Disjoint" columns, as voc-tab.png of github.com/fcdl94/MiB prints it.
+CHECKED = {
+    (PAPER_LABEL, '19-1', 'FT'): ((67.3, 20.1, 65.1), 1, 'Fine-tuning'),
+    (PAPER_LABEL, '19-1', "L'_D"): ((70.0, 35.3, 68.4), 1, "L'D"),
+    (PAPER_LABEL, '19-1', 'EF'): ((71.9, 43.3, 70.5), 1, 'EF'),
+    (PAPER_LABEL, '19-1', "EF+L'_D"): ((72.5, 51.4, 71.5), 1, "EF, L'D"),
+    (PAPER_LABEL, '19-1', "L''_D"): ((72.6, 50.6, 71.6), 1, "L''D"),
+    (PAPER_LABEL, '19-1', "L'_D+L''_D"): ((72.8, 49.9, 71.7), 1, "L'D, L''D"),
+    (PAPER_LABEL, '19-1', 'M0'): ((73.4, None, 73.4), 1, 'M0(0-19)'),
+    (PAPER_LABEL, '19-1', 'joint'): ((73.7, 70.5, 73.6), 1, 'M0(0-20)'),
+    (PAPER_LABEL, '15-5', 'FT'): ((60.6, 38.7, 55.4), 2, 'Fine-tuning'),
+    (PAPER_LABEL, '15-5', "L'_D"): ((71.0, 49.0, 65.7), 2, "L'D"),
+    (PAPER_LABEL, '15-5', "EF+L'_D"): ((70.0, 45.8, 64.2), 2, "EF, L'D"),
+    (PAPER_LABEL, '15-5', "L''_D"): ((65.6, 43.9, 60.5), 2, "L''D"),
+    (PAPER_LABEL, '15-5', 'M0'): ((75.5, None, 75.5), 2, 'M0(0-15)'),
+    (PAPER_LABEL, '15-5', 'joint'): ((75.1, 68.5, 73.6), 2, 'M0(0-20)'),
+    (PAPER_LABEL, '15-1', 'FT'): ((47.8, 33.0, 44.2), 3, 'Fine-tuning'),
+    (PAPER_LABEL, '15-1', "L'_D"): ((57.4, 34.9, 52.0), 3, "L'D"),
+    (PAPER_LABEL, '15-1', "EF+L'_D"): ((70.5, 44.2, 64.3), 3, "EF, L'D"),
+    (PAPER_LABEL, '15-1', "L''_D"): ((65.9, 45.4, 61.0), 3, "L''D"),
+    (PAPER_LABEL, '15-1', 'M0'): ((75.5, None, 75.5), 3, 'M0(0-15)'),
+    (PAPER_LABEL, '15-1', 'joint'): ((75.1, 68.5, 73.6), 3, 'M0(0-20)'),
+    (MIB_LABEL, '19-1', 'FT'): ((5.8, 12.3, 6.2), 1, 'FT'),
+    (MIB_LABEL, '19-1', 'ILT (MiB)'): ((69.1, 16.4, 66.4), 1, 'ILT [24]'),
+    (MIB_LABEL, '15-5', 'FT'): ((1.1, 33.6, 9.2), 1, 'FT'),
+    (MIB_LABEL, '15-5', 'ILT (MiB)'): ((63.2, 39.5, 57.3), 1, 'ILT [24]'),
+    (MIB_LABEL, '15-1', 'FT'): ((0.2, 1.8, 0.6), 1, 'FT'),
+    (MIB_LABEL, '15-1', 'ILT (MiB)'): ((3.7, 5.7, 4.2), 1, 'ILT [24]'),
+}
+#: The paper's Table 4 (15-1): mIoU after M1(16) .. M5(20).
+CHECKED_TABLE_4 = {
+    'FT': (71.2, 53.8, 57.7, 39.3, 44.2),
+    "L'_D": (72.4, 68.1, 63.3, 54.1, 52.0),
+    "EF+L'_D": (72.5, 68.4, 66.5, 61.3, 64.3),
+    "L''_D": (72.2, 60.0, 65.5, 52.1, 61.0),
+}
+
+
+def test_every_published_row_was_checked_and_cites_its_table():
+    """No row without a source: each names the paper, a table and a row,
+    and holds the numbers recorded in CHECKED."""
+    assert {(r.source, r.task, r.method) for r in REFERENCES} == set(CHECKED)
+    for ref in REFERENCES:
+        values, table, row = CHECKED[ref.source, ref.task, ref.method]
+        assert tuple(ref.result) == values, ref
+        assert ref.citation.strip(), ref
+        assert re.search(r"Table \d+, row '[^']+'|README", ref.citation)
+        assert f"Table {table}, row '{row}'" in ref.citation, ref.citation
+        paper = PAPER_CITATION if ref.source == PAPER_LABEL else MIB_CITATION
+        assert ref.citation.startswith(paper)
+    for method, steps in CHECKED_TABLE_4.items():
+        ref = find_reference(PAPER_LABEL, '15-1', method)
+        assert ref.steps == (75.5, ) + steps
+        assert f"Table 4, column '{CHECKED[PAPER_LABEL, '15-1', method][2]}'" \
+            in ref.citation
+
+
+def test_citations_say_where_the_numbers_were_read():
+    assert find_reference(PAPER_LABEL, '15-5', "L''_D").citation == (
+        'Michieli & Zanuttigh, ICCVW 2019 (arXiv 1907.13372), Table 2, '
+        "row 'L''D': mIoU 0-15 / 16-20 / all")
+    assert find_reference(MIB_LABEL, '15-5', 'ILT (MiB)').citation == (
+        'Cermelli et al., CVPR 2020 (arXiv 2002.00718), Table 1, row '
+        "'ILT [24]', 15-5 Disjoint: mIoU 1-15 / 16-20 / all (voc-tab.png "
+        'in github.com/fcdl94/MiB)')
+    assert 'Table 4' not in find_reference(PAPER_LABEL, '15-5', 'FT').citation
+
+
+def test_reports_print_the_citation_of_each_published_row(tmp_path):
+    write_report(str(tmp_path / 'run'), voc_19_1())
+    text = (tmp_path / 'run' / 'report.md').read_text()
+    ld = find_reference(PAPER_LABEL, '19-1', "L'_D")
+    assert f"  - {PAPER_LABEL}, 19-1 L'_D: {ld.citation}." in text
+
+    runs = tmp_path / 'runs'
+    dirs = [
+        write_run(runs, 'ft', voc_19_1('FT')),
+        write_run(
+            runs, 'ilt',
+            voc_19_1(
+                'ILT (MiB)', setting='disjoint', eval_protocol='mask_unseen'))
+    ]
+    text = compare_runs(dirs, str(tmp_path / 'out'))
+    mib = find_reference(MIB_LABEL, '19-1', 'ILT (MiB)')
+    assert f'- {MIB_LABEL}, voc 19-1 ILT (MiB): {mib.citation}.' in text
+    ft = find_reference(PAPER_LABEL, '19-1', 'FT')
+    assert f'- {PAPER_LABEL}, voc 19-1 FT: {ft.citation}.' in text
+    rows = read_csv(tmp_path / 'out' / 'comparison.csv')
+    cited = {(r['method'], r['source']): r['citation'] for r in rows}
+    assert cited['ILT (MiB)', MIB_LABEL] == mib.citation
+    assert cited['FT', PAPER_LABEL] == ft.citation
+    assert cited['FT', 'ours'] == ''
 
 
 # docs/design.md §4 (the paper's Tables 1-3; MiB's Table 1, disjoint).
@@ -132,9 +236,7 @@ def _ldd(**changes):
         ("L'_D", dict(inc=dict(_ld(), freeze_encoder=True)),
          'freeze_encoder False (here True)'),
         ('FT', dict(inc=_ld()), "L'_D off (here on)"),
-        ("L'_D+L''_D",
-         dict(inc=_ldd(loss_weight=100.0)),
-         "λ''_D 50.0 (here "
+        ("L'_D+L''_D", dict(inc=_ldd(loss_weight=100.0)), "λ''_D 50.0 (here "
          '100.0)'),
         # the paper's ILT under MiB's setting: neither source applies
         ("L'_D+L''_D", dict(setting='disjoint', eval_protocol='mask_unseen'),
