@@ -164,3 +164,71 @@ def test_every_config_builds_the_atomic_hook(path):
     hook = HOOKS.build(cfg.default_hooks.checkpoint)
     assert type(hook) is AtomicCheckpointHook
     assert hook.by_epoch is False and hook.max_keep_ckpts >= 1
+
+
+def test_disk_full_at_a_checkpoint_is_one_line(tmp_path, monkeypatch):
+    """ENOSPC in the middle of iter_3's write: DiskFull naming the file and
+    the free space; iter_2 intact and named; no iter_3.pth.tmp left."""
+    import errno
+    from mmseg_incremental.utils.errors import DiskFull
+    real_put, calls = LocalBackend.put, []
+
+    def half_then_full(backend, obj, filepath):
+        calls.append(osp.basename(str(filepath)))
+        if str(filepath).endswith('iter_3.pth.tmp'):
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_put(backend, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', half_then_full)
+    work_dir = str(tmp_path)
+    with pytest.raises(DiskFull) as info:
+        _train(work_dir, 'AtomicCheckpointHook', max_keep_ckpts=1)
+    text = str(info.value)
+    assert text.startswith(f'No space left to write '
+                           f'{osp.join(work_dir, "iter_3.pth")} (')
+    assert ' MiB free on its disk); the previous version is intact' in text
+    assert sorted(f for f in os.listdir(work_dir) if 'iter' in f) == \
+        ['iter_2.pth']
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work_dir, 'iter_2.pth')
+
+
+def test_non_finite_parameters_are_never_saved(tmp_path):
+    """A parameter turned NaN after iteration 2: iter_3 is refused with
+    TrainingDiverged; iter_2 stays the newest checkpoint."""
+    from mmengine.hooks import Hook
+    from mmseg_incremental.utils.errors import TrainingDiverged
+
+    class Poison(Hook):
+        priority = 'VERY_HIGH'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            if runner.iter == 2:  # the third iteration
+                with torch.no_grad():
+                    next(runner.model.parameters()).fill_(float('nan'))
+
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='InfiniteSampler', shuffle=False),
+            batch_size=3,
+            num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=False, max_iters=4),
+        default_hooks=dict(
+            checkpoint=dict(
+                type='AtomicCheckpointHook', interval=1, by_epoch=False)),
+        custom_hooks=[Poison()],
+        default_scope='mmseg',
+        experiment_name=f'atomic_ckpt_{uuid.uuid4().hex}')
+    with pytest.raises(TrainingDiverged, match='1 of 4 parameter/buffer '
+                       'tensors are not finite at iteration 3; iter_3.pth '
+                       'was not saved'):
+        runner.train()
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.pth')) == \
+        ['iter_1.pth', 'iter_2.pth']
