@@ -400,7 +400,9 @@ def test_two_experiments_share_one_step0_store(configs, embedded_voc,
         f.startswith('iter_') for f in os.listdir(tmp_path / 'ld' / 'step_0'))
     entries = sorted(os.listdir(store))
     assert len(entries) == 2 and entries[1] == entries[0] + '.lock'
-    assert sorted(os.listdir(store / entries[0])) == ['M0.pth', 'source.json']
+    assert sorted(os.listdir(store / entries[0])) == [
+        'M0.pth', 'M0.pth.sha256', 'source.json'
+    ]
     assert ld['checkpoint'] == str(store / entries[0] / 'M0.pth')
     assert _sha(ld['checkpoint']) == _sha(ft['checkpoint'])
     assert _metrics(tmp_path / 'ft') == _metrics(tmp_path / 'ld')
@@ -413,9 +415,10 @@ def test_store_wait_times_out_and_keeps_one_entry(tmp_path, monkeypatch):
     store = Step0Store(str(tmp_path / 'store'))
     source = dict(model='m', seed=0)
     ckpts = []
-    for i in range(2):
+    for i in range(2):  # two M_0s that tell apart
         ckpts.append(tmp_path / f'm0_{i}.pth')
-        ckpts[-1].write_bytes(bytes([i]) * 1000)
+        torch.save(dict(state_dict=dict(w=torch.full((4, ), float(i)))),
+                   ckpts[-1])
     with store.reserve(source, timeout=0) as first:  # another trainer
         assert first is None and logs == []
         started = time.monotonic()
@@ -430,9 +433,10 @@ def test_store_wait_times_out_and_keeps_one_entry(tmp_path, monkeypatch):
                                 'complete entry).')
         store.publish(source, str(ckpts[1]))  # both publish
         stored = store.publish(source, str(ckpts[0]))
-    assert sorted(os.listdir(osp.dirname(stored))) == ['M0.pth', 'source.json']
-    with open(stored, 'rb') as f:
-        assert f.read() == bytes([0]) * 1000
+    assert sorted(os.listdir(osp.dirname(stored))) == [
+        'M0.pth', 'M0.pth.sha256', 'source.json'
+    ]
+    assert torch.load(stored)['state_dict']['w'].tolist() == [0.0] * 4
     with store.reserve(source, timeout=0) as third:
         assert third == stored and len(logs) == 2  # no wait
     # A holder that ended without publishing hands over the entry.
