@@ -21,8 +21,7 @@
 #       -> 337 (set in the 100-50 leaves)
 # Augmentation: mmseg's ADE pipeline (random resize 0.5-2.0 of a 2048x512
 # box, 512 crop, flip) stands in for MiB's RandomResizedCrop(512,
-# scale=(0.5, 2.0)); evaluation on full images (MiB/PLOP: a 512 centre
-# crop).
+# scale=(0.5, 2.0)); evaluation: MiB/PLOP's 512 centre crop (eval_crop).
 _base_ = [
     './models/deeplabv3_r101-d16.py', './datasets/ade20k_incremental.py',
     './schedules/ilt_schedule.py', './default_runtime.py'
@@ -31,6 +30,11 @@ crop_size = (512, 512)
 # A checkpoint every 10 % of a step: a hard kill (no SIGTERM first) loses
 # at most a tenth of it (SIGTERM/SIGINT/SIGUSR1 save the current iteration).
 checkpoints_per_step = 10
+# Evaluation as MiB and PLOP: short side resized to 512, centre 512 x 512
+# crop (their --crop_val, default True: argparser.py of fcdl94/MiB and of
+# arthurdouillard/CVPR2021_PLOP; run.py get_dataset). ILT's rows evaluate
+# whole images.
+eval_crop = 512
 total_batch_size = 24
 data_preprocessor = dict(size=crop_size)
 model = dict(data_preprocessor=data_preprocessor)

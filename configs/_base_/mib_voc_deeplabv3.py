@@ -34,8 +34,7 @@
 # image by about 1.18 / sqrt(area fraction) for the fractions that fit
 # (0.5 to ~1): ~1.2-1.7 of its own size. Approximated here by this
 # project's image-relative RandomRescale(1.2, 1.7) + 512 crop + flip (no
-# aspect jitter). Evaluation: full images (MiB/PLOP evaluate a 512 centre
-# crop after resizing the short side to 512, run.py --crop_val).
+# aspect jitter). Evaluation: MiB/PLOP's 512 centre crop (eval_crop below).
 _base_ = [
     './models/deeplabv3_r101-d16.py', './datasets/voc12aug_incremental.py',
     './schedules/ilt_schedule.py', './default_runtime.py'
@@ -44,6 +43,11 @@ crop_size = (512, 512)
 # A checkpoint every 10 % of a step: a hard kill (no SIGTERM first) loses
 # at most a tenth of it (SIGTERM/SIGINT/SIGUSR1 save the current iteration).
 checkpoints_per_step = 10
+# Evaluation as MiB and PLOP: short side resized to 512, centre 512 x 512
+# crop (their --crop_val, default True: argparser.py of fcdl94/MiB and of
+# arthurdouillard/CVPR2021_PLOP; run.py get_dataset). ILT's rows evaluate
+# whole images.
+eval_crop = 512
 total_batch_size = 24
 data_preprocessor = dict(size=crop_size)
 model = dict(data_preprocessor=data_preprocessor)

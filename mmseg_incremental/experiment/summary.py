@@ -87,6 +87,9 @@ def write_summary(work_dir: str,
         task_steps=[list(s) for s in task.steps],
         setting=cfg.get('setting', 'sequential'),
         eval_protocol=cfg.get('eval_protocol', 'seen_only'),
+        # Which evaluation produced every number: whole images (None) or
+        # MiB / PLOP's centre crop of this side.
+        eval_crop=cfg.get('eval_crop'),
         method=method_name(cfg),
         config=cfg.filename,
         incremental=ConfigDict(cfg.get('incremental') or {}).to_dict(),

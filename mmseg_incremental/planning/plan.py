@@ -34,7 +34,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dist import get_world_size
 from mmseg.registry import DATASETS
 
-from ..datasets.transforms import insert_after_loading
+from ..datasets.transforms import insert_after_loading, insert_eval_crop
 from ..engine.hooks.cuda_graph_hook import CUDA_GRAPH_DISTRIBUTED
 from ..tasks import IncrementalTask, get_task
 from .init_files import init_sources
@@ -207,7 +207,7 @@ def apply_checkpoints_per_step(step_cfg: Config, iters: int,
 
 def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
     """Task, step, setting and ``void_as_background`` (train) / protocol
-    (val, test), data_root."""
+    and ``eval_crop`` (val, test), data_root."""
     found = []
     for split in ('train', 'val', 'test'):
         for ds in iter_incremental_datasets(
@@ -220,6 +220,9 @@ def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
                     insert_after_loading(ds.get('pipeline') or [])
             else:
                 ds['eval_protocol'] = values['eval_protocol']
+                if values['eval_crop'] is not None:
+                    ds['pipeline'] = insert_eval_crop(
+                        ds.get('pipeline') or [], values['eval_crop'])
             found.append((f'{split}_dataloader', ds))
     apply_data_root(step_cfg, found)
 

@@ -220,6 +220,14 @@ SETTINGS = (
         'unseen classes',
         choices=EVAL_PROTOCOLS),
     Setting(
+        name='eval_crop',
+        kind=int,
+        default=None,
+        doc='evaluate the centre crop of this side after resizing the short '
+        "side to it, as MiB and PLOP (None: whole images, as ILT)",
+        minimum=1,
+        optional=True),
+    Setting(
         name='max_step',
         kind=int,
         default=None,
@@ -329,6 +337,13 @@ SETTINGS = (
         doc="L'_D on logits or on labels' resolution for every term that "
         "has one (None: the terms' own)",
         choices=(None, ) + DISTILL_RESOLUTIONS),
+    Setting(
+        name='void_as_background',
+        kind=bool,
+        default=False,
+        doc='train void pixels (255) as background at every step: '
+        "VoidAsBackground after LoadAnnotations in the training pipeline "
+        "(MiB's dataset/voc.py; evaluation keeps 255 ignored)"),
     # How the steps run.
     Setting(
         name='amp',

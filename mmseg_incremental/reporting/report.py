@@ -56,6 +56,7 @@ def _header(run: RunSummary, match: ReferenceMatch) -> List[str]:
         'method': run.method,
         'setting': run.setting,
         'eval protocol': run.eval_protocol,
+        'evaluated on': run.evaluation,
         'config': run.config,
         'steps done': f'{run.last.step + 1} of {len(run.task_steps)}',
     }

@@ -194,6 +194,17 @@ class RunSummary:
     #: What produced the numbers (code, versions, device, seed, data);
     #: None for a summary written before it was recorded.
     provenance: Optional[Mapping[str, Any]] = None
+    #: The side of the evaluated centre crop (MiB / PLOP's evaluation), or
+    #: None: whole images (and summaries written before it was recorded).
+    eval_crop: Optional[int] = None
+
+    @property
+    def evaluation(self) -> str:
+        """Which evaluation produced the numbers, in words."""
+        if self.eval_crop is None:
+            return 'whole images'
+        return (f'{self.eval_crop}x{self.eval_crop} centre crop (short side '
+                f'resized to {self.eval_crop})')
 
     @classmethod
     def load(cls, work_dir: str) -> 'RunSummary':
@@ -260,7 +271,8 @@ class RunSummary:
             steps=steps,
             incremental=incremental,
             provenance=data.get('provenance') if isinstance(
-                data.get('provenance'), dict) else None)
+                data.get('provenance'), dict) else None,
+            eval_crop=data.get('eval_crop'))
 
     def to_dict(self) -> Dict[str, Any]:
         """The ``summary.json`` content (without ``work_dir``)."""

@@ -157,3 +157,53 @@ class KillAtIterHook(Hook):
         if runner.work_dir.endswith(self.step_dir) and \
                 runner.iter + 1 == self.at_iter:
             raise Killed(f'killed at iteration {self.at_iter}')
+
+
+def independent_crop_miou(step_dir: str, checkpoint: str, size: int):
+    """mIoU (%) of a step's checkpoint on MiB / PLOP's evaluation view,
+    computed apart from the experiment: each whole image and label (the
+    dataset's label map) resized by hand (short side to ``size``: image
+    bilinear with cv2, label nearest with PIL as MiB) and centre-cropped,
+    predicted by mmseg's ``inference_model``, IoU by numpy. ``step_dir``'s
+    deploy config must evaluate whole images."""
+    import cv2
+    from PIL import Image
+    from mmseg.apis import inference_model, init_model
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(step_dir, 'deploy_config.py'))
+    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    model = init_model(cfg, checkpoint, device='cpu')
+    n = len(dataset.metainfo['classes'])
+    inter, union = np.zeros(n), np.zeros(n)
+
+    def view(array, resize):
+        h, w = array.shape[:2]
+        scale = size / min(h, w)
+        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+        array = resize(array, nh, nw)
+        top, left = (nh - size) // 2, (nw - size) // 2
+        return array[top:top + size, left:left + size]
+
+    def pil_nearest(label, nh, nw):  # as MiB / PLOP resize labels
+        return np.asarray(
+            Image.fromarray(label.astype(np.uint8)).resize((nw, nh),
+                                                           Image.NEAREST))
+
+    def cv2_bilinear(img, nh, nw):
+        return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+
+    for i in range(len(dataset)):
+        item = dataset[i]
+        label = view(item['data_samples'].gt_sem_seg.data[0].numpy(),
+                     pil_nearest)
+        image = view(cv2.imread(item['data_samples'].img_path),
+                     cv2_bilinear)
+        pred = inference_model(model, image).pred_sem_seg.data[0].numpy()
+        assert pred.shape == label.shape == (size, size)
+        keep = label != 255
+        for c in range(n):
+            p, t = (pred == c) & keep, (label == c) & keep
+            inter[c] += (p & t).sum()
+            union[c] += (p | t).sum()
+    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    return 100 * np.nanmean(iou)
