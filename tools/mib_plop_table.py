@@ -5,10 +5,11 @@ PLOP's) with FT, ILT as the paper defines it (L'_D, ``variant='ilt'``),
 ILT as MiB re-ran it (L'_D+L''_D, ``variant='mib'``, lambda 100), MiB and
 PLOP, on the schedule of ``tools/paper_findings.py`` (the pretrained
 backbone, 25 iterations a class at step 0, 50 per new class after, the lr
-decaying over 20x the step), sharing M_0 per task; prints one comparison
-table per task and writes ``<work-dir>/mib_plop.md``. Each method keeps its
-own evaluation protocol; after the last step no class is unseen, so the
-final numbers compare across them.
+decaying over 20x the step), sharing M_0 per task (MiB's rows train their
+own: void as background from step 0, ``void_as_background``); prints one
+comparison table per task and writes ``<work-dir>/mib_plop.md``. Each
+method keeps its own evaluation protocol; after the last step no class is
+unseen, so the final numbers compare across them.
 
     OMP_NUM_THREADS=1 python tools/mib_plop_table.py \
         --data-root data/embedded_voc --work-dir work_dirs/mib_plop

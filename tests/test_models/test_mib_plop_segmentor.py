@@ -175,7 +175,11 @@ def test_mib_with_ef_keeps_the_encoder_bit_identical(toy_teacher):
 # ------------------------------------------------------------------ POD
 def test_pod_pairs_one_student_forward_and_value(r18):
     head, path, ref, cfg = r18
-    model = MODELS.build(cfg(distill_pod=POD)).train()
+    # The backbone's outputs (after the ReLU) as POD's stage maps; PLOP's
+    # default, the sums before it: tests/test_models/
+    # test_pod_pre_activation.py.
+    model = MODELS.build(
+        cfg(distill_pod=dict(POD, pod_inputs='post_relu'))).train()
     # The backbone returns every stage, the heads still read stage 3 and
     # the weights keep their names.
     assert model.backbone.out_indices == (0, 1, 2, 3)

@@ -11,8 +11,16 @@
 # `unbiased_ce` replaces the classification loss of steps k >= 1 (step 0
 # keeps the head's cross-entropy, as MiB's train.py does when
 # old_classes == 0). The terms: mmseg_incremental/models/terms/mib.py.
+# MiB trains void pixels (255) as background, at every step (step 0
+# included): dataset/voc.py l.142-156 (masking_value = 0 for the training
+# set, inverted_order[255] = masking_value); evaluation keeps 255 ignored.
+# void_as_background inserts VoidAsBackground after LoadAnnotations in the
+# training pipeline (mmseg_incremental/datasets/transforms/
+# void_as_background.py). PLOP keeps void ignored (its dataset/voc.py
+# l.182-184), and so do the ILT rows (mib-ilt.py).
 _base_ = ['./ft.py']
 method = 'MiB'
+void_as_background = True
 incremental = dict(
     distill_terms=dict(
         unbiased_ce=dict(type='UnbiasedCETerm'),

@@ -18,6 +18,11 @@
 # mmseg_incremental/models/terms/plop.py.
 # On ADE20K PLOP's scripts use pod_factor 0.001 and 0.00001 for the logits
 # (configs/il/plop/ade_*.py).
+# POD reads each stage's output before its last activation, as PLOP's
+# ResNet hands them to POD (modules/residual.py l.125-138 returns (act, x),
+# models/resnet.py l.126-139, segmentation_module.py l.311):
+# pod_inputs='pre_relu'; 'post_relu' reads the backbone's outputs after
+# mmseg's ReLU instead.
 _base_ = ['./ft.py']
 method = 'PLOP'
 incremental = dict(
@@ -26,7 +31,8 @@ incremental = dict(
             type='LocalPODTerm',
             loss_weight=0.01,
             last_layer_weight=0.0005,
-            scales=(1, 2, 4)),
+            scales=(1, 2, 4),
+            pod_inputs='pre_relu'),
         pseudo_label=dict(
             type='PseudoLabelTerm',
             criterion='entropy',

@@ -35,7 +35,10 @@ Facts taken from the authors' code, ``arthurdouillard/CVPR2021_PLOP``
   included (``sum(classes)``), and ``nb_new_classes`` the number added at
   this step (``classes[-1]``).
 - ``segmentation_module.py`` / ``models/resnet.py``: the list is the four
-  ResNet stages' outputs (before their last activation), the head's output
+  ResNet stages' outputs (before their last activation: ``modules/
+  residual.py`` l.125-138 returns ``(act, x)``, ``models/resnet.py``
+  l.126-139, ``segmentation_module.py`` l.311; ``LocalPODTerm``'s
+  ``pod_inputs='pre_relu'`` captures them), the head's output
   (``pre_logits``) and, with ``pod_logits``, the logits at the feature
   resolution (``sem_logits_small``).
 - ``train.py``, ``extra_channels='sum'``: when the last pair differs in

@@ -9,11 +9,18 @@ Facts taken from the authors' code, ``fcdl94/MiB`` (commit 1c58983):
   ``F.nll_loss(..., ignore_index=255)``.
 - ``train.py``: the criterion is built with ``reduction='none'`` and the
   pixel losses are then averaged with ``loss.mean()``, i.e. over **all**
-  pixels, ignored ones counting as 0. This module follows the paper's
-  Eq. 4 instead and averages over the non-ignored pixels only (as
-  ``F.nll_loss(reduction='mean')`` would); on crops with many ignored
-  pixels MiB's code thus gives a smaller value, by the fraction of kept
-  pixels.
+  pixels, ignored ones counting as 0. MiB's training labels hold no
+  ignored pixel, though: ``dataset/voc.py`` l.142-156 maps void (255) to
+  background in training (``masking_value = 0``, ``inverted_order[255]
+  = masking_value``), and its random-resized crop pads nothing; so that
+  mean is also the mean over the non-ignored pixels. This module averages
+  over the non-ignored pixels (the paper's Eq. 4, as
+  ``F.nll_loss(reduction='mean')`` would): the same value on MiB's
+  labels, which ``void_as_background`` (on in MiB's method fragment,
+  :class:`~mmseg_incremental.datasets.transforms.VoidAsBackground`)
+  reproduces; pixels still ignored here (void with the setting off,
+  padding of the data preprocessor) are left out of the mean rather
+  than counted as 0.
 - ``train.py``: the unbiased CE is used only from step 1 (``old_classes !=
   0``); step 0 uses the plain cross-entropy (here: ``num_old_classes`` 0
   or 1).
@@ -60,7 +67,8 @@ class UnbiasedCrossEntropyLoss(nn.Module):
     ``l_ce = -1/|I| sum_{i in I} log q~(i, y_i)``, where labels of old
     classes (``0 < y < C_old``) count as background, and I holds the pixels
     whose label is not ``ignore_index`` (MiB's code divides by all pixels,
-    see the module docstring). With ``num_old_classes`` 0 or 1 this is the
+    of which none is ignored in its training labels: see the module
+    docstring). With ``num_old_classes`` 0 or 1 this is the
     ordinary cross-entropy (MiB's step 0). When no pixel is valid the loss
     is 0, still attached to the graph.
 

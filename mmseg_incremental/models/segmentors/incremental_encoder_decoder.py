@@ -25,7 +25,7 @@ from ..terms.base import (DistillBatch, DistillTerm, TeacherOutputs,
                           term_class)
 from ..utils import NEW_CLASS_INITS, grow_classifier_, infer_num_old_classes
 from ..utils.encoder_guard import SharedEncoderGuard
-from ..utils.stages import head_forward
+from ..utils.stages import PreActivationCapture, head_forward
 from ..utils.teacher import (is_channels_last, low_precision_copy,
                              read_state_dict, with_num_classes,
                              without_pretrained)
@@ -77,7 +77,8 @@ class IncrementalEncoderDecoder(EncoderDecoder):
              -> decode loss: mmseg's loss_by_feat (L_CE), or the one term
                 that replaces it (PLOP's pseudo-labels)
              -> teacher_outputs(): M_{k-1} under no_grad, only what the
-                terms declared (features, logits, stages, pre-logits);
+                terms declared (features, logits, stages, pre-logits,
+                stages before their last activation);
                 logits from the teacher_cache where it has them
              -> term.loss() of every term, logged as distill.<name>
 
@@ -282,6 +283,8 @@ class IncrementalEncoderDecoder(EncoderDecoder):
             None)
         self._shares_label_logits = any(t.reads_label_logits
                                         for t in self.distill_terms.values())
+        self._reads_pre_act = any(t.reads_pre_act_stages
+                                  for t in self.distill_terms.values())
 
     # --- construction ------------------------------------------------------
     def _load_teacher(self, teacher_cfg: dict, checkpoint: str,
@@ -428,15 +431,16 @@ class IncrementalEncoderDecoder(EncoderDecoder):
             dict[str, Tensor]: ``decode.*`` (and ``aux.*``) from the heads,
             ``distill.*`` from the terms.
         """
-        stages, feats = self._encode(inputs)
+        stages, feats, pre_act = self._encode(inputs)
         # One student forward; terms may also take the classifier's input.
         seg_logits, pre_logits = head_forward(
             self.decode_head,
             feats,
             capture='pre_logits' in self._student_needs)
         # memo: what the decode loss and the terms share in this call.
-        batch = DistillBatch(inputs, data_samples, stages, feats, seg_logits,
-                             pre_logits, TeacherOutputs(None, None), {})
+        batch = DistillBatch(inputs, data_samples, stages,
+                             feats, seg_logits, pre_logits,
+                             TeacherOutputs(None, None), {}, pre_act)
         # M_{k-1} runs once, before the first term that reads it.
         taught = not self._needs
         if self._decode_term is not None:
@@ -464,17 +468,21 @@ class IncrementalEncoderDecoder(EncoderDecoder):
             losses.update(add_prefix(term.loss(self, batch), 'distill'))
         return losses
 
-    def _encode(self,
-                inputs: Tensor) -> Tuple[Sequence[Tensor], Sequence[Tensor]]:
-        """The backbone's outputs and the features the heads read: the
-        same unless a term needs the stages and there is a neck."""
-        if 'stages' not in self._student_needs or not self.with_neck:
-            feats = self.extract_feat(inputs)
-            return feats, feats
-        with torch.set_grad_enabled(torch.is_grad_enabled()
-                                    and not self.freeze_encoder):
-            stages = self.backbone(inputs)
-            return stages, self.neck(stages)
+    def _encode(self, inputs: Tensor) -> tuple:
+        """The backbone's outputs and the features the heads read (the
+        same unless a term needs the stages and there is a neck), and the
+        stage outputs before their last activation where a term reads
+        them (else None)."""
+        with PreActivationCapture(self.backbone,
+                                  self._reads_pre_act) as capture:
+            if 'stages' not in self._student_needs or not self.with_neck:
+                stages = feats = self.extract_feat(inputs)
+            else:
+                with torch.set_grad_enabled(torch.is_grad_enabled()
+                                            and not self.freeze_encoder):
+                    stages = self.backbone(inputs)
+                    feats = self.neck(stages)
+        return stages, feats, capture.stages
 
     # --- the teacher -------------------------------------------------------
     @torch.no_grad()
@@ -504,12 +512,7 @@ class IncrementalEncoderDecoder(EncoderDecoder):
                 None,
                 self._cached_teacher_logits(inputs, feats, batch.data_samples))
         needs = self._needs
-        if 'stages' in needs and self.with_neck:
-            teacher_stages, teacher_feats = self._teacher_encoder(
-                inputs, batch.stages, feats)
-        else:
-            teacher_feats = self._teacher_features(inputs, feats)
-            teacher_stages = teacher_feats
+        teacher_stages, teacher_feats, pre_act = self._teacher_encoder(batch)
         teacher_logits = pre_logits = None
         if needs & {'logits', 'pre_logits'}:
             teacher_logits, pre_logits = head_forward(
@@ -517,7 +520,7 @@ class IncrementalEncoderDecoder(EncoderDecoder):
                 teacher_feats,
                 capture='pre_logits' in needs)
         return TeacherOutputs(teacher_feats, teacher_logits, teacher_stages,
-                              pre_logits)
+                              pre_logits, pre_act)
 
     def _teacher_shares_encoder(self) -> bool:
         """Whether the student's encoder provably computes the teacher's
@@ -535,15 +538,23 @@ class IncrementalEncoderDecoder(EncoderDecoder):
                 level=logging.WARNING)
         return shared
 
-    def _teacher_encoder(self, inputs: Tensor, stages: Sequence[Tensor],
-                         feats: Sequence[Tensor]) -> tuple:
-        """The teacher's backbone outputs and neck outputs; the student's
-        where EF shares the encoder."""
+    def _teacher_encoder(self, batch: DistillBatch) -> tuple:
+        """The teacher's backbone outputs, the features its heads read
+        (the same unless the terms need the stages and there is a neck)
+        and, where a term reads them, its stage outputs before their last
+        activation; the student's where EF shares the encoder."""
         if self._teacher_shares_encoder():
-            return stages, feats
+            return batch.stages, batch.feats, batch.pre_act_stages
+        inputs = batch.inputs
         teacher = self.runnable_teacher(inputs.device.type)
-        teacher_stages = teacher.backbone(inputs)
-        return teacher_stages, teacher.neck(teacher_stages)
+        with PreActivationCapture(teacher.backbone,
+                                  self._reads_pre_act) as capture:
+            if 'stages' in self._needs and self.with_neck:
+                stages = teacher.backbone(inputs)
+                feats = teacher.neck(stages)
+            else:
+                stages = feats = teacher.extract_feat(inputs)
+        return stages, feats, capture.stages
 
     def _teacher_features(self,
                           inputs: Tensor,

@@ -34,6 +34,13 @@ of method names is kept anywhere else):
   labels' size (``DistillBatch.shared``), so the segmentor upsamples them
   once for the decode loss and the term (an instance may decide it from
   its arguments, as MiB's KD does from its ``resolution``).
+* ``reads_pre_act_stages``: the term reads the backbone's stage outputs
+  *before* their last activation (``DistillBatch.pre_act_stages`` and
+  ``TeacherOutputs.pre_act_stages``: PLOP's POD inputs), which the
+  segmentor captures from the student's and the teacher's own forwards
+  (:class:`~..utils.stages.PreActivationCapture`; an instance may decide
+  it from its arguments, as ``LocalPODTerm`` from ``pod_inputs``). They
+  are None for a backbone that is not mmseg's ResNet family.
 
 A term must hold no parameters or buffers: a step checkpoint holds only
 M_k's ``backbone.*``/``decode_head.*`` and loads into a stock
@@ -65,12 +72,14 @@ class TeacherOutputs(NamedTuple):
     ``feats``: the encoder features its head reads; ``logits``: its head's
     output (all its outputs: slice with :meth:`DistillBatch.old_logits`);
     ``stages``: the backbone's outputs (``feats`` without a neck);
-    ``pre_logits``: the input of its classifier.
+    ``pre_logits``: the input of its classifier; ``pre_act_stages``: the
+    stage outputs before their last activation (``reads_pre_act_stages``).
     """
     feats: Optional[Sequence[Tensor]]
     logits: Optional[Tensor]
     stages: Optional[Sequence[Tensor]] = None
     pre_logits: Optional[Tensor] = None
+    pre_act_stages: Optional[Sequence[Tensor]] = None
 
 
 class DistillBatch(NamedTuple):
@@ -84,7 +93,10 @@ class DistillBatch(NamedTuple):
     ``teacher``: :class:`TeacherOutputs`; ``memo``: tensors that the
     decode loss and the terms of one ``loss()`` call compute once and
     share (:meth:`shared`, e.g. the student's logits at the labels' size),
-    a dict the segmentor creates per call (None: nothing is shared).
+    a dict the segmentor creates per call (None: nothing is shared);
+    ``pre_act_stages``: the backbone's stage outputs before their last
+    activation when a term reads them (``reads_pre_act_stages``; else
+    None).
     """
     inputs: Tensor
     data_samples: SampleList
@@ -94,6 +106,7 @@ class DistillBatch(NamedTuple):
     pre_logits: Optional[Tensor]
     teacher: TeacherOutputs
     memo: Optional[Dict[Hashable, Any]] = None
+    pre_act_stages: Optional[Sequence[Tensor]] = None
 
     def shared(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()``, once per ``loss()`` call for each ``key`` (held
@@ -121,6 +134,7 @@ class DistillTerm(nn.Module):
     needs_num_seen_classes: bool = False
     has_resolution: bool = False
     reads_label_logits: bool = False
+    reads_pre_act_stages: bool = False
 
     @classmethod
     def adapt_model_cfg(cls, model_cfg: dict) -> dict:

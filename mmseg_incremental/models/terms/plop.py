@@ -9,14 +9,17 @@ segmentor's ``new_class_init='background'``, set by PLOP's fragment.
 
     distill_terms=dict(
         pod=dict(type='LocalPODTerm', loss_weight=0.01,
-                 last_layer_weight=0.0005, scales=(1, 2, 4)),
+                 last_layer_weight=0.0005, scales=(1, 2, 4),
+                 pod_inputs='pre_relu'),
         pseudo_label=dict(type='PseudoLabelTerm', threshold=0.001)),
     new_class_init='background'
 """
 import copy
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+import logging
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from mmseg.registry import MODELS
@@ -25,15 +28,18 @@ from ..decode_heads.loss_by_feat import (batch_labels, decode_loss_by_feat,
                                          has_mmseg_loss_by_feat, label_logits)
 from ..utils.pseudo_label import (MEDIAN_RULES, PLOP_NUM_BINS, PLOP_THRESHOLD,
                                   plop_entropy_thresholds, plop_pseudo_label)
-from ..utils.stages import request_all_stages, upsample_to
+from ..utils.stages import last_blocks, request_all_stages, upsample_to
 from .base import DistillBatch, DistillTerm
+
+#: What POD reads of each backbone stage (``LocalPODTerm(pod_inputs=)``).
+POD_INPUTS = ('pre_relu', 'post_relu')
 
 
 @MODELS.register_module()
 class LocalPODTerm(DistillTerm):
     """PLOP's Local POD (:class:`~..losses.PODLoss`).
 
-    The pairs are every backbone output (a ResNet is asked for all its
+    The pairs are every backbone stage (a ResNet is asked for all its
     stages, the heads' ``in_index`` re-pointed: see
     :func:`~..utils.stages.request_all_stages`; other encoders give what
     they return), the decoder's output before its classifier (the input
@@ -42,7 +48,25 @@ class LocalPODTerm(DistillTerm):
     student forward; scaled by sqrt(|S_k| / |U_k|). Logged as
     ``distill.loss_pod``.
 
+    PLOP distils each stage's output *before* its last activation
+    (arthurdouillard/CVPR2021_PLOP, commit 4b4a060: ``modules/residual.py``
+    l.125-138, the last block of a stage returns ``(act, x)`` with ``x``
+    the residual sum before ``leaky_relu``; ``models/resnet.py`` l.126-139
+    collects those ``x`` as ``attentions``; ``segmentation_module.py``
+    l.311 passes them, then ``pre_logits``, to POD), and POD squares them:
+    the negative values of the residual sums count, which the stage
+    outputs after mmseg's ReLU have lost. ``pod_inputs='pre_relu'`` reads
+    these from the same forwards, for the student and the frozen teacher
+    (:class:`~..utils.stages.PreActivationCapture` on the last
+    ``BasicBlock``/``Bottleneck`` of each stage; with EF's shared encoder
+    the teacher's are the student's); ``'post_relu'`` reads the backbone's
+    outputs as they are (the stage outputs after the ReLU). A backbone
+    that is not mmseg's ResNet family has no such block: POD then reads
+    its outputs (logged at setup).
+
     Args:
+        pod_inputs (str): ``'pre_relu'`` (PLOP's, the default) or
+            ``'post_relu'``. Defaults to ``'pre_relu'``.
         **loss_args: ``PODLoss``'s arguments (``loss_weight``,
             ``last_layer_weight``, ``scales``, ``normalize``, ...).
     """
@@ -51,10 +75,47 @@ class LocalPODTerm(DistillTerm):
     student_needs = frozenset({'stages', 'pre_logits'})
     needs_num_seen_classes = True
 
-    def __init__(self, **loss_args) -> None:
+    def __init__(self, pod_inputs: str = 'pre_relu', **loss_args) -> None:
         super().__init__()
+        if pod_inputs not in POD_INPUTS:
+            raise ValueError(f'LocalPODTerm pod_inputs={pod_inputs!r} is '
+                             "unknown; use 'pre_relu' (PLOP's) or "
+                             "'post_relu'.")
+        self.pod_inputs = pod_inputs
         self.distill = MODELS.build(
             dict(type='PODLoss', **copy.deepcopy(loss_args)))
+
+    @property
+    def reads_pre_act_stages(self) -> bool:
+        """bool: Whether POD reads the stages before their last activation
+        (``pod_inputs='pre_relu'``)."""
+        return self.pod_inputs == 'pre_relu'
+
+    def setup(self, model) -> None:
+        if self.reads_pre_act_stages and last_blocks(model.backbone) is None:
+            print_log(
+                "LocalPODTerm(pod_inputs='pre_relu'): "
+                f'{type(model.backbone).__name__} is not a ResNet of '
+                "mmseg's; POD reads its stage outputs as they are.",
+                logger='current',
+                level=logging.WARNING)
+
+    def stage_pairs(self,
+                    batch: DistillBatch) -> Tuple[List[Tensor], List[Tensor]]:
+        """The (student, teacher) stage maps POD compares (see the class
+        docstring)."""
+        student, old = batch.pre_act_stages, batch.teacher.pre_act_stages
+        if not self.reads_pre_act_stages or (student is None and old is None):
+            return list(batch.stages), list(batch.teacher.stages)
+        if student is None or old is None:
+            raise RuntimeError(
+                'LocalPODTerm: the stages before their last activation '
+                'came for one model only (student: '
+                f'{student is not None}, teacher: {old is not None}).')
+        return list(student), list(old)
+
+    def extra_repr(self) -> str:
+        return f'pod_inputs={self.pod_inputs!r}, ' + super().extra_repr()
 
     @classmethod
     def adapt_model_cfg(cls, model_cfg: dict) -> dict:
@@ -69,7 +130,7 @@ class LocalPODTerm(DistillTerm):
 
     def loss(self, model, batch: DistillBatch) -> Dict[str, Tensor]:
         teacher = batch.teacher
-        student, old = list(batch.stages), list(teacher.stages)
+        student, old = self.stage_pairs(batch)
         if batch.pre_logits is not None and teacher.pre_logits is not None:
             student.append(batch.pre_logits)
             old.append(teacher.pre_logits)

@@ -9,11 +9,13 @@
 * :func:`head_forward`: the head's own ``forward``, also returning the
   input of its classifier (``cls_seg``), PLOP's "pre_logits", without a
   second forward.
+* :class:`PreActivationCapture`: the stage outputs *before* their last
+  activation (PLOP's POD inputs), from the same forward.
 * :func:`upsample_to`: fp32 logits at the labels' size.
 """
 import copy
 import logging
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -120,6 +122,143 @@ def head_forward(head: nn.Module, feats: Sequence[Tensor],
     finally:
         del head.cls_seg
     return logits, seen[0] if len(seen) == 1 else None
+
+
+def last_blocks(backbone: nn.Module) -> Optional[List[nn.Module]]:
+    """The last residual block of each stage that ``backbone`` returns, in
+    the order of its outputs; None unless it is mmseg's ``ResNet`` family
+    (whose ``BasicBlock``/``Bottleneck`` end with ``out = self.relu(out)``
+    after the residual add)."""
+    if not isinstance(backbone, ResNet):
+        return None
+    layers = [getattr(backbone, name) for name in backbone.res_layers]
+    return [layers[i][-1] for i in backbone.out_indices]
+
+
+#: Whether the bypass of an instance-level ``forward`` was logged.
+_BYPASS_LOGGED = [False]
+
+
+class PreActivationCapture:
+    """The stage outputs of a ResNet *before* their last activation, from
+    the forward that runs inside the ``with`` block.
+
+    PLOP's residual block returns ``(act, x)``, the stage output after and
+    before its activation (arthurdouillard/CVPR2021_PLOP, commit 4b4a060,
+    ``modules/residual.py`` l.125-138: ``x = self.convs(x) + residual``,
+    ``act = leaky_relu(x, inplace=not self._last)``, ``return act, x`` for
+    the last block of a stage); ``models/resnet.py`` l.126-139 collects
+    the second of each of the four stages as ``attentions``,
+    ``segmentation_module.py`` l.311 hands them to POD, which squares them
+    (``train.py``, ``features_distillation``): negative values count. mmseg's
+    ``BasicBlock``/``Bottleneck`` end with ``out = self.relu(out)`` after
+    the residual add; that call's input is this stage output.
+
+    Nothing is computed twice. Inside the block, the last block of each
+    returned stage (:func:`last_blocks`) gets three hooks: a forward
+    pre-hook on its ``relu`` that keeps the input of the latest call (the
+    block also calls ``relu`` on its inner convolutions: the latest call
+    when the block returns is its final one), a forward hook on ``relu``
+    that keeps that call's output, and a forward hook on the block that
+    takes the kept input once the block returned exactly that output (else
+    a ``RuntimeError``: a block that does not end with its ``relu``). The
+    ``relu`` runs out of place inside the block (``inplace`` is restored
+    after it), so its input is not overwritten, as PLOP's last block
+    (``inplace=not self._last``): one more tensor per stage, no copy.
+    Leaving the block removes every hook and restores ``inplace``; the
+    captured tensors belong to this object only (none stays on a module,
+    nothing leaks into the next iteration, copies of the module never
+    hold a hook). Gradients flow through the captured tensors as through
+    the stage outputs; under ``torch.no_grad`` (the teacher) they have
+    none.
+
+    A module whose ``forward`` is replaced on the instance (a CUDA graph
+    replay, ``cuda_graph=True``) runs its own class's ``forward`` for the
+    call, so that its blocks run (logged once).
+
+    Args:
+        backbone (nn.Module): The backbone about to run.
+        enabled (bool): Capture; False: do nothing. Defaults to True.
+
+    Attributes:
+        stages (list[Tensor] | None): After the ``with`` block, one tensor
+            per returned stage; None when disabled or when ``backbone`` is
+            not mmseg's ResNet family (:func:`last_blocks`).
+    """
+
+    def __init__(self, backbone: nn.Module, enabled: bool = True) -> None:
+        self.backbone = backbone
+        self.blocks = last_blocks(backbone) if enabled else None
+        self.stages: Optional[List[Tensor]] = None
+        self._handles: list = []
+        self._inplace: List[Tuple[nn.Module, bool]] = []
+        self._forward = None
+        self._found: Optional[List[Optional[Tensor]]] = None
+
+    def __enter__(self) -> 'PreActivationCapture':
+        if self.blocks is None:
+            return self
+        found: List[Optional[Tensor]] = [None] * len(self.blocks)
+        seen_in: Dict[int, Tensor] = {}
+        seen_out: Dict[int, Tensor] = {}
+        for i, block in enumerate(self.blocks):
+            act = block.relu
+
+            def keep_input(_, args, i=i):
+                seen_in[i] = args[0]
+
+            def keep_output(_, args, output, i=i):
+                seen_out[i] = output
+
+            def take(_, args, output, i=i, block=block):
+                if i not in seen_out or output is not seen_out[i]:
+                    raise RuntimeError(
+                        f'{type(block).__name__} did not return the output '
+                        'of its last relu call; its stage output before '
+                        'the activation is unknown (use '
+                        "pod_inputs='post_relu').")
+                found[i] = seen_in.pop(i)
+                seen_out.pop(i)
+
+            self._handles += [
+                act.register_forward_pre_hook(keep_input),
+                act.register_forward_hook(keep_output),
+                block.register_forward_hook(take)
+            ]
+            if getattr(act, 'inplace', False):
+                self._inplace.append((act, True))
+                act.inplace = False
+        self._found = found
+        self._forward = self.backbone.__dict__.pop('forward', None)
+        if self._forward is not None and not _BYPASS_LOGGED[0]:
+            _BYPASS_LOGGED[0] = True
+            print_log(
+                f'{type(self.backbone).__name__}: the stage outputs before '
+                'their last activation need its blocks to run; its forward '
+                f'({type(self._forward).__name__}, e.g. a CUDA graph) is '
+                'bypassed while they are captured.',
+                logger='current',
+                level=logging.WARNING)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.blocks is None:
+            return
+        for handle in self._handles:
+            handle.remove()
+        for act, inplace in self._inplace:
+            act.inplace = inplace
+        if self._forward is not None:
+            self.backbone.__dict__['forward'] = self._forward
+        self._handles, self._inplace, self._forward = [], [], None
+        found, self._found = self._found, None
+        if exc[0] is None:
+            if any(t is None for t in found):
+                raise RuntimeError(
+                    f'{type(self.backbone).__name__} ran without the last '
+                    'block of every returned stage; its stage outputs '
+                    'before the last activation were not captured.')
+            self.stages = found
 
 
 def upsample_to(logits: Tensor, size: Sequence[int],
