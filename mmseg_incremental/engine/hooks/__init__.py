@@ -14,7 +14,7 @@ from .val_cudnn_benchmark_hook import ValCudnnBenchmarkHook
 __all__ = [
     'AtomicCheckpointHook', 'ChannelsLastHook', 'CudaGraphHook',
     'DeferredRuntimeInfoHook', 'DKDHook', 'DivergenceGuardHook',
-    'ExperimentProgressHook',
-    'FreezeEncoderHook', 'NonBlockingCopyHook', 'PreemptionHook',
-    'PseudoLabelHook', 'StepTimingHook', 'ValCudnnBenchmarkHook'
+    'ExperimentProgressHook', 'FreezeEncoderHook', 'NonBlockingCopyHook',
+    'PreemptionHook', 'PseudoLabelHook', 'StepTimingHook',
+    'ValCudnnBenchmarkHook'
 ]

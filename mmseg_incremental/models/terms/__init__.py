@@ -1,5 +1,6 @@
-"""Distillation terms: one file per method (ILT, MiB, PLOP)."""
+"""Distillation terms: one file per method (ILT, MiB, PLOP, DKD)."""
 from .base import DistillBatch, DistillTerm, TeacherOutputs, term_class
+from .dkd import DKDTerm
 from .ilt import FeatureDistillTerm, OutputDistillTerm
 from .mib import UnbiasedCETerm, UnbiasedKDTerm
 from .plop import LocalPODTerm, PseudoLabelTerm
@@ -7,5 +8,5 @@ from .plop import LocalPODTerm, PseudoLabelTerm
 __all__ = [
     'DistillTerm', 'DistillBatch', 'TeacherOutputs', 'term_class',
     'OutputDistillTerm', 'FeatureDistillTerm', 'UnbiasedCETerm',
-    'UnbiasedKDTerm', 'LocalPODTerm', 'PseudoLabelTerm'
+    'UnbiasedKDTerm', 'LocalPODTerm', 'PseudoLabelTerm', 'DKDTerm'
 ]
