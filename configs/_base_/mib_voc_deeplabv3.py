@@ -24,7 +24,10 @@
 #           it/epoch x 30 = 600, 360, 600, 600, 660 iterations, 2,820 in
 #           all -> iters_per_class_incremental = 2,820 / 5 = 564 (one
 #           value for every step: the total is MiB's, each step's length
-#           is 564 instead of 360-660)
+#           is 564 instead of 360-660). The VOC leaves list each step's
+#           own length instead (iters_per_step = [11940, 600, 360, ...]),
+#           so every step runs exactly its 30 epochs; these per-class
+#           values remain for a leaf of its own task.
 # These are 15-1 overlapped's; each leaf sets its own task and setting's
 # (configs/il/mib/, configs/il/plop/), from the same lists.
 #

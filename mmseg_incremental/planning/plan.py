@@ -94,8 +94,17 @@ def _plain(value):
 
 
 def step_iters(cfg: Config, task: IncrementalTask, step: int) -> int:
-    """|S_0| * iters_per_class at step 0; |U_k| * iters_per_class_incremental
-    after (``iters_per_class`` when that is None)."""
+    """``iters_per_step[k]`` when the config lists them; else |S_0| *
+    iters_per_class at step 0 and |U_k| * iters_per_class_incremental after
+    (``iters_per_class`` when that is None)."""
+    listed = _get(cfg, 'iters_per_step')
+    if listed is not None:
+        if len(listed) != task.num_steps:
+            raise ValueError(
+                f'iters_per_step lists {len(listed)} steps, task '
+                f'{task.name!r} has {task.num_steps}; give one iteration '
+                'count per step.')
+        return int(listed[step])
     per_class = _get(cfg, 'iters_per_class')
     if step > 0 and _get(cfg, 'iters_per_class_incremental') is not None:
         per_class = _get(cfg, 'iters_per_class_incremental')

@@ -276,6 +276,18 @@ SETTINGS = (
         minimum=1,
         optional=True),
     Setting(
+        name='iters_per_step',
+        kind=(list, tuple),
+        default=None,
+        doc="each step's iterations, one per step of the task (the authors' "
+        'epochs x iterations per epoch of their image lists; None: '
+        'iters_per_class x the classes of the step)',
+        optional=True,
+        check=lambda v: bool(v) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1
+            for n in v),
+        allowed_text='a list of ints >= 1, one per step'),
+    Setting(
         name='lr_step0',
         kind=(int, float),
         default=1e-4,

@@ -280,6 +280,9 @@ class RunSummary:
             f.name: getattr(self, f.name)
             for f in fields(self) if f.name not in ('steps', 'work_dir')
         }
+        for key in ('provenance', 'eval_crop'):  # recorded since 0.1
+            if out[key] is None:
+                del out[key]
         out['task_steps'] = [list(s) for s in self.task_steps]
         out['steps'] = [
             dict(

@@ -98,7 +98,8 @@ def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='summary.json does not'):
         RunSummary.load(str(tmp_path))
     (tmp_path / 'summary.json').write_text('{"task": ')
-    with pytest.raises(SummaryError, match='summary.json is not valid JSON'):
+    with pytest.raises(SummaryError,
+                       match=r'summary.json is damaged \(not valid JSON'):
         RunSummary.load(str(tmp_path))
 
 

@@ -9,3 +9,8 @@ _base_ = [
 ]
 task = '100-10'
 eval_protocol = 'mask_unseen'
+# 60 epochs of MiB's lists (data/ade/100-10/train-<k>.npy; 2 GPUs x 12,
+# drop_last: floor(ceil(N / 2) / 12) iterations an epoch): step 0 13,452
+# images -> 560 x 60; steps 1-5 1,130, 1,200, 1,366, 1,550, 1,498 ->
+# 47, 50, 56, 64, 62 x 60.
+iters_per_step = [33600, 2820, 3000, 3360, 3840, 3720]

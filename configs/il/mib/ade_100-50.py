@@ -9,6 +9,7 @@ _base_ = [
 ]
 task = '100-50'
 eval_protocol = 'mask_unseen'
-# Step 1: 6,744 images (MiB's data/ade/100-50/train-1.npy): 281 it/epoch x
-# 60 = 16,860 / 50 classes = 337.2 (step 0: see the setup).
-iters_per_class_incremental = 337
+# 60 epochs of MiB's lists (data/ade/100-50/train-<k>.npy; 2 GPUs x 12,
+# drop_last: floor(ceil(N / 2) / 12) iterations an epoch): step 0 13,452
+# images -> 560 x 60; step 1 6,744 -> 281 x 60.
+iters_per_step = [33600, 16860]

@@ -10,5 +10,6 @@ eval_protocol = 'mask_unseen'  # MiB's test set: unseen classes ignored
 # 351 it/epoch x 30 = 10,530 / 16 classes -> 658; steps 1-5: 378, 299, 420,
 # 500, 548 images: 450 + 360 + 510 + 600 + 660 = 2,580 iterations / 5 classes
 # = 516 a step.
-iters_per_class = 658
-iters_per_class_incremental = 516
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [10530, 450, 360, 510, 600, 660]

@@ -9,5 +9,6 @@ eval_protocol = 'mask_unseen'  # MiB's test set: unseen classes ignored
 # 30 epochs of MiB's list data/voc/19-1-ov/train-<k>.npy: step 0: 10,410
 # images: 433 it/epoch x 30 = 12,990 / 20 classes = 649.5 -> 650; step 1: 548
 # images: 22 x 30 = 660 / 1 class.
-iters_per_class = 650
-iters_per_class_incremental = 660
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [12990, 660]

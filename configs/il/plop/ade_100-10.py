@@ -1,6 +1,6 @@
-# ADE20K 100-10, PLOP (Douillard et al., CVPR 2021); PLOP's Table 2: mIoU
-# 0-100 / 101-150 / all = 40.48 / 13.61 / 31.59 (unverified: not found in
-# a stored copy of the paper). PLOP's scripts/ade/plop_ade_100-10.sh:
+# ADE20K 100-10, PLOP (Douillard et al., CVPR 2021). PLOP's published ADE
+# numbers are not printed here: no text of the paper confirmed them
+# (docs/results.md). PLOP's scripts/ade/plop_ade_100-10.sh:
 # --overlap, --pod_factor 0.001 and the logits' factor 0.00001 (pod_options
 # of steps k >= 1), pseudo-labelling as on VOC. Schedule: the setup's,
 # from MiB's lists (disjoint, the only ones shipped); PLOP's --overlap
@@ -14,3 +14,8 @@ eval_protocol = 'unseen_as_background'
 incremental = dict(
     distill_terms=dict(
         pod=dict(loss_weight=0.001, last_layer_weight=0.00001)))
+# 60 epochs of MiB's lists (data/ade/100-10/train-<k>.npy; 2 GPUs x 12,
+# drop_last: floor(ceil(N / 2) / 12) iterations an epoch): step 0 13,452
+# images -> 560 x 60; steps 1-5 1,130, 1,200, 1,366, 1,550, 1,498 ->
+# 47, 50, 56, 64, 62 x 60.
+iters_per_step = [33600, 2820, 3000, 3360, 3840, 3720]

@@ -1,6 +1,6 @@
-# ADE20K 100-50, PLOP (Douillard et al., CVPR 2021); PLOP's Table 2: mIoU
-# 0-100 / 101-150 / all = 41.87 / 14.89 / 32.94 (unverified: not found in
-# a stored copy of the paper). PLOP's scripts/ade/plop_ade_100-50.sh:
+# ADE20K 100-50, PLOP (Douillard et al., CVPR 2021). PLOP's published ADE
+# numbers are not printed here: no text of the paper confirmed them
+# (docs/results.md). PLOP's scripts/ade/plop_ade_100-50.sh:
 # --overlap, --pod_factor 0.001 and the logits' factor 0.00001 (pod_options
 # of steps k >= 1), pseudo-labelling as on VOC. The iterations a class are
 # MiB's lists' (disjoint, the only ones shipped); PLOP's --overlap lists
@@ -14,6 +14,7 @@ eval_protocol = 'unseen_as_background'
 incremental = dict(
     distill_terms=dict(
         pod=dict(loss_weight=0.001, last_layer_weight=0.00001)))
-# Step 1: 6,744 images (MiB's data/ade/100-50/train-1.npy): 281 it/epoch x
-# 60 = 16,860 / 50 classes = 337.2 (step 0: see the setup).
-iters_per_class_incremental = 337
+# 60 epochs of MiB's lists (data/ade/100-50/train-<k>.npy; 2 GPUs x 12,
+# drop_last: floor(ceil(N / 2) / 12) iterations an epoch): step 0 13,452
+# images -> 560 x 60; step 1 6,744 -> 281 x 60.
+iters_per_step = [33600, 16860]

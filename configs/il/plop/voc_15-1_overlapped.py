@@ -12,5 +12,6 @@ eval_protocol = 'unseen_as_background'  # PLOP's test set: unseen -> 0
 # 398 it/epoch x 30 = 11,940 / 16 classes -> 746; steps 1-5: 487, 299, 491,
 # 500, 548 images: 600 + 360 + 600 + 600 + 660 = 2,820 iterations / 5 classes
 # = 564 a step.
-iters_per_class = 746
-iters_per_class_incremental = 564
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [11940, 600, 360, 600, 600, 660]

@@ -10,5 +10,6 @@ eval_protocol = 'unseen_as_background'  # PLOP's test set: unseen -> 0
 # builds (the same filter_images in dataset/utils.py): step 0: 8,437 images:
 # 351 it/epoch x 30 = 10,530 / 16 classes = 658.1 -> 658; step 1: 2,145
 # images: 89 x 30 = 2,670 / 5 classes = 534.
-iters_per_class = 658
-iters_per_class_incremental = 534
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [10530, 2670]

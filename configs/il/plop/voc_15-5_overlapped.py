@@ -11,5 +11,6 @@ eval_protocol = 'unseen_as_background'  # PLOP's test set: unseen -> 0
 # builds (the same filter_images in dataset/utils.py): step 0: 9,568 images:
 # 398 it/epoch x 30 = 11,940 / 16 classes = 746.25 -> 746; step 1: 2,145
 # images: 89 x 30 = 2,670 / 5 classes = 534.
-iters_per_class = 746
-iters_per_class_incremental = 534
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [11940, 2670]

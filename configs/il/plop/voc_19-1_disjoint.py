@@ -10,5 +10,6 @@ eval_protocol = 'unseen_as_background'  # PLOP's test set: unseen -> 0
 # builds (the same filter_images in dataset/utils.py): step 0: 10,034 images:
 # 418 it/epoch x 30 = 12,540 / 20 classes = 627; step 1: 548 images: 22 x 30 =
 # 660 / 1 class.
-iters_per_class = 627
-iters_per_class_incremental = 660
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [12540, 660]

@@ -11,5 +11,6 @@ eval_protocol = 'unseen_as_background'  # PLOP's test set: unseen -> 0
 # builds (the same filter_images in dataset/utils.py): step 0: 10,410 images:
 # 433 it/epoch x 30 = 12,990 / 20 classes = 649.5 -> 650; step 1: 548 images:
 # 22 x 30 = 660 / 1 class.
-iters_per_class = 650
-iters_per_class_incremental = 660
+# Each step runs exactly its 30 epochs (the totals above), not the average
+# per class of an iters_per_class schedule.
+iters_per_step = [12990, 660]
