@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from ..reporting.recipe import run_recipe
 from ..tasks import IncrementalTask
 from ..utils.atomic_io import atomic_path
 
@@ -96,6 +97,8 @@ def write_summary(work_dir: str,
         steps=steps)
     if provenance is not None:
         summary['provenance'] = provenance
+    # What a published row must share to be shown beside these numbers.
+    summary['recipe'] = run_recipe(cfg)
     os.makedirs(work_dir, exist_ok=True)
     dump_json(osp.join(work_dir, 'summary.json'), summary)
     return summary

@@ -41,6 +41,7 @@ from ..models import (FeatureDistillLoss, IncrementalEncoderDecoder,
                       OutputDistillLoss)
 from ..models.segmentors import model_declarations
 from ..tasks import ALIASES
+from .recipe import ILT_RECIPE, MIB_RECIPE, recipe_differences
 from .run_summary import OldNewAll, RunSummary, harmonic
 
 #: Label of the paper's rows in every table and plot.
@@ -155,11 +156,17 @@ class ReferenceCondition:
     setting: str
     eval_protocol: str
     method: Optional[MethodConfig]
+    #: The training recipe as ``(field, value)`` pairs (network, output
+    #: stride, crop, total batch, schedule, evaluation: :mod:`.recipe`);
+    #: None: not compared.
+    recipe: Optional[Tuple[Tuple[str, Any], ...]] = None
 
     def mismatches(self, run: RunSummary) -> List[str]:
         """What ``run`` does differently; empty when the reference
         applies."""
         out = _differences(self, run, _RUN_FIELDS)
+        if self.recipe is not None:
+            out += recipe_differences(dict(self.recipe), run.recipe)
         if self.method is None:
             return out
         if run.incremental is None:
@@ -350,7 +357,8 @@ def _build() -> Tuple[Reference, ...]:
     for task, rows in PAPER_OLD_NEW_ALL.items():
         for method, result in rows.items():
             cond = ReferenceCondition('sequential', 'seen_only',
-                                      PAPER_METHODS[method])
+                                      PAPER_METHODS[method],
+                                      tuple(ILT_RECIPE.items()))
             out.append(
                 Reference(PAPER_LABEL, task, method, result, cond,
                           _paper_steps(task, method),
@@ -358,7 +366,8 @@ def _build() -> Tuple[Reference, ...]:
     for task, rows in MIB_OLD_NEW_ALL.items():
         for method, result in rows.items():
             cond = ReferenceCondition('disjoint', 'mask_unseen',
-                                      MIB_METHODS[method])
+                                      MIB_METHODS[method],
+                                      tuple(MIB_RECIPE.items()))
             out.append(
                 Reference(
                     MIB_LABEL,

@@ -197,6 +197,10 @@ class RunSummary:
     #: The side of the evaluated centre crop (MiB / PLOP's evaluation), or
     #: None: whole images (and summaries written before it was recorded).
     eval_crop: Optional[int] = None
+    #: The training recipe (network, output stride, crop, total batch,
+    #: schedule, evaluation: :func:`.recipe.run_recipe`); None before it
+    #: was recorded.
+    recipe: Optional[Mapping[str, Any]] = None
 
     @property
     def evaluation(self) -> str:
@@ -272,7 +276,9 @@ class RunSummary:
             incremental=incremental,
             provenance=data.get('provenance') if isinstance(
                 data.get('provenance'), dict) else None,
-            eval_crop=data.get('eval_crop'))
+            eval_crop=data.get('eval_crop'),
+            recipe=data.get('recipe') if isinstance(data.get('recipe'),
+                                                    dict) else None)
 
     def to_dict(self) -> Dict[str, Any]:
         """The ``summary.json`` content (without ``work_dir``)."""
@@ -280,7 +286,7 @@ class RunSummary:
             f.name: getattr(self, f.name)
             for f in fields(self) if f.name not in ('steps', 'work_dir')
         }
-        for key in ('provenance', 'eval_crop'):  # recorded since 0.1
+        for key in ('provenance', 'eval_crop', 'recipe'):  # since 0.1
             if out[key] is None:
                 del out[key]
         out['task_steps'] = [list(s) for s in self.task_steps]

@@ -12,6 +12,7 @@ from test_reporting.utils import (ROOT, incremental, read_csv, voc_15_1,
 from mmseg_incremental.reporting import (MIB_LABEL, PAPER_LABEL, REFERENCES,
                                          RunSummary, compare_runs,
                                          match_references, write_report)
+from mmseg_incremental.reporting.recipe import MIB_RECIPE, run_recipe
 from mmseg_incremental.reporting.references import (MIB_CITATION,
                                                     PAPER_CITATION,
                                                     find_reference)
@@ -180,7 +181,8 @@ def summary_of(config):
         task=cfg.task,
         setting=cfg.get('setting', 'sequential'),
         eval_protocol=cfg.get('eval_protocol', 'seen_only'),
-        incremental=cfg.incremental.to_dict())
+        incremental=cfg.incremental.to_dict(),
+        recipe=run_recipe(cfg))
     return s
 
 
@@ -196,6 +198,17 @@ def test_paper_configs_get_their_paper_row(task, name):
 @pytest.mark.parametrize('task,name', sorted(MIB))
 def test_mib_configs_get_mib_row(task, name):
     s = summary_of(f'voc_{task}_mib-disjoint_{name}.py')
+    # These leaves run ILT's recipe; MiB measured its rows on its own: no
+    # row, one line says what differs.
+    match = match_references(run(s))
+    assert match.references == ()
+    assert (f'{MIB_LABEL} needs network DeepLab-v3 R101 (here DeepLab-v2 '
+            'R101), output stride 16 (here 8), crop 512x512 (here 321x321), '
+            'total batch 24 (here 4), schedule epochs of the image lists '
+            '(here iterations per class), evaluation 512x512 centre crop '
+            '(here whole images)') in match.why_none
+    # The same method and protocol on MiB's recipe: MiB's row.
+    s['recipe'] = dict(MIB_RECIPE)
     (ref, ) = match_references(run(s)).references
     assert ref.source == MIB_LABEL
     assert tuple(ref.result) == MIB[task, name]
@@ -316,3 +329,20 @@ def test_summaries_with_the_old_keys_still_match(method):
                 type='FeatureDistillLoss', **loss)
     old = match_references(run(voc_19_1(method, inc=old_inc))).references
     assert len(new) == 1 and old == new
+
+
+@pytest.mark.parametrize('config,recipe', [
+    ('voc_19-1_ld.py', 'ilt'),
+    ('voc_15-1_ef-ld.py', 'ilt'),
+    ('voc_15-1_mib-disjoint_ilt.py', 'ilt'),
+    ('mib/voc_15-1_disjoint.py', 'mib'),
+    ('mib/voc_19-1_overlapped.py', 'mib'),
+    ('plop/voc_15-5_overlapped.py', 'mib'),
+])
+def test_shipped_configs_carry_their_papers_recipe(config, recipe):
+    """The recipe read off each shipped config equals the one its paper's
+    rows carry (ILT: DeepLab-v2 OS8 321 / 4; MiB, PLOP: DeepLab-v3 OS16
+    512 / 24, epochs, 512 crop)."""
+    from mmseg_incremental.reporting.recipe import ILT_RECIPE
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'il', config))
+    assert run_recipe(cfg) == (ILT_RECIPE if recipe == 'ilt' else MIB_RECIPE)
