@@ -51,7 +51,9 @@ def _network(model: Mapping) -> str:
     backbone = dict(model.get('backbone') or {})
     depth = backbone.get('depth')
     family = HEAD_FAMILIES.get(kind, kind)
-    return f'{family} R{depth}' if depth else f'{family} {backbone.get("type")}'
+    if depth:
+        return f'{family} R{depth}'
+    return f'{family} {backbone.get("type")}'
 
 
 def _output_stride(backbone: Mapping) -> Optional[int]:
