@@ -35,7 +35,7 @@ import os.path as osp
 import random
 import zlib
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -51,6 +51,11 @@ IGNORE = 255
 
 #: Files named in one error about bad data (the count names the rest).
 MAX_NAMED = 5
+
+
+def image_id(path: str) -> str:
+    """An image's id: its file name without the extension."""
+    return osp.splitext(osp.basename(path))[0]
 
 
 def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
@@ -184,6 +189,10 @@ class IncrementalDatasetMixin:
             experiment sets it with ``DistillEncoderDecoder(teacher_cache=
             ...)``). None: a new random augmentation at every visit.
             Defaults to None.
+        memory_file (str, optional): An exemplar memory
+            (:mod:`.exemplar_memory`, ``memory.json``): its images, ids of
+            the same split list, are added to the step's, with the step's
+            label map. Defaults to None.
         **kwargs: The mmseg dataset's own arguments.
     """
 
@@ -197,6 +206,7 @@ class IncrementalDatasetMixin:
                  eval_protocol: str = 'seen_only',
                  presence_cache_dir: Optional[str] = None,
                  augment_seed: Optional[int] = None,
+                 memory_file: Optional[str] = None,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
         self.task = get_task(self.DATASET_NAME, task)
@@ -208,6 +218,9 @@ class IncrementalDatasetMixin:
         self.eval_protocol = eval_protocol
         self.presence_cache_dir = presence_cache_dir
         self.augment_seed = None if augment_seed is None else int(augment_seed)
+        self.memory_file = memory_file
+        #: Images added from the exemplar memory (after the split's own).
+        self.num_memory = 0
         all_names = self.METAINFO['classes']
         names = tuple(all_names[c] for c in self.task.seen_classes(step))
         if metainfo and 'classes' in metainfo and \
@@ -299,6 +312,39 @@ class IncrementalDatasetMixin:
                 f'{" ..." if len(bad) > MAX_NAMED else ""}. Fix or remove '
                 'these files (and their lines in the split list).')
 
+    def _labelled_classes(self, presence: np.ndarray) -> List[int]:
+        """The classes (raw ids) an image's label shows at this step: in
+        its mask and neither background nor ignored by the label map."""
+        label_map = self.get_label_map() or {}
+        return [
+            int(c) for c in np.flatnonzero(presence)
+            if c not in (0, IGNORE) and label_map.get(int(c), int(c)) not in
+            (0, IGNORE)
+        ]
+
+    def candidate_labels(self) -> List[Tuple[str, List[int]]]:
+        """``(image id, classes its label shows at this step)`` of every
+        image of the split (the exemplar memory's candidates,
+        :mod:`.exemplar_memory`)."""
+        return list(self._labelled)
+
+    def _memory_entries(self, data_list: List[dict],
+                        keep: np.ndarray) -> List[dict]:
+        """The split list's entries of the memory's image ids that the
+        step's split does not hold already."""
+        from .exemplar_memory import read_memory
+        ids = set(read_memory(self.memory_file)['memory'])
+        found = {image_id(d['img_path']): (d, k)
+                 for d, k in zip(data_list, keep)}
+        missing = sorted(ids - set(found))
+        if missing:
+            raise ValueError(
+                f'{len(missing)} image(s) of the exemplar memory '
+                f'{self.memory_file} are not in {self.ann_file}: '
+                f'{", ".join(missing[:MAX_NAMED])}; the memory was chosen '
+                'from other data. Remove the file to choose it again.')
+        return [found[i][0] for i in sorted(ids) if not found[i][1]]
+
     def data_fingerprint(self) -> str:
         """SHA-256 of this split's content: each kept image's path (relative
         to ``data_root``) and size in bytes, and its mask's path and CRC-32.
@@ -333,6 +379,14 @@ class IncrementalDatasetMixin:
                               for d, size, crc, k in zip(
                                   data_list, scan.image_sizes, scan.digests,
                                   keep) if k]
+        self._labelled = [
+            (image_id(d['img_path']), self._labelled_classes(row))
+            for d, row, k in zip(data_list, scan.presence, keep) if k
+        ]
+        if self.memory_file is not None:
+            memory = self._memory_entries(data_list, keep)
+            self.num_memory = len(memory)
+            kept = kept + memory
         if not kept:
             rule = (f'eval_protocol={self.eval_protocol!r}'
                     if self.test_mode else f'setting={self.setting!r}')

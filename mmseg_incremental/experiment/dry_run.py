@@ -112,7 +112,10 @@ def describe_plan(cfg: Config,
         lines += [
             f'step {step}: new {", ".join(new)} ({len(new)}); seen '
             f'{len(train.metainfo["classes"])} classes',
-            f'  images: {len(train)} train, {len(val)} val',
+            f'  images: {len(train)} train'
+            + (f' + up to {values["memory_size"]} of the exemplar memory'
+               if step and values['memory_size'] else '')
+            + f', {len(val)} val',
             f'  {step_cfg.train_cfg.max_iters} iterations, '
             f'{_lr_range(step_cfg)}, batch {batch} per process x '
             f'{world} = {total_batch(step_cfg, world)}',

@@ -48,6 +48,7 @@ from ..planning import (build_step_config, deploy_config,
                         list_steps, setting_value, step0_fingerprint_source,
                         step_fingerprint_source, step_iters)
 from .dataloader_workers import shutdown_runner_workers
+from .memory import ensure_memory, memory_seed
 from .plan_check import check_plan
 from .provenance import provenance
 from .resume import find_resume_checkpoint
@@ -274,9 +275,22 @@ class IncrementalExperiment:
         # resume from load_from instead of the step's own.
         return dict(resume=True, load_from=point.checkpoint), note
 
+    def _ensure_memory(self, step: int) -> None:
+        """Choose step ``step``'s exemplar memory (``memory_size``) on rank
+        0 before its datasets are built; a resumed step reuses it."""
+        size = int(setting_value(self.cfg, 'memory_size'))
+        if not size or step == 0:
+            return
+        if get_rank() == 0:
+            ensure_memory(self._planned[step - 1], self.task, step,
+                          self._step_dir(step), self._step_dir(step - 1),
+                          size, memory_seed(self.cfg, step))
+        barrier()
+
     def _train_step(self, step: int, teacher: Optional[str]) -> dict:
         start = time.perf_counter()
         step_dir = self._step_dir(step)
+        self._ensure_memory(step)
         extra, note = self._resume_point(step, teacher)
         built = time.perf_counter()
         runner = self._runner(step, teacher, **extra)

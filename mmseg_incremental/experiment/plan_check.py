@@ -9,13 +9,14 @@ has another size). A config error therefore stops the run before anything
 trains, with one line that names the step; an error after step 0 trained
 is a bug.
 """
+import copy
 import os.path as osp
 from typing import Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from ..planning import (build_step_config, experiment_task, list_steps,
-                        step_iters)
+from ..planning import (build_step_config, experiment_task,
+                        iter_incremental_datasets, list_steps, step_iters)
 from ..utils.errors import RunStopped
 from .check_splits import step_dataset
 
@@ -62,9 +63,13 @@ def step_datasets(step: int, step_cfg: Config) -> Tuple[object, object]:
     Raises:
         PlanError: A dataset cannot be built; names the step.
     """
+    train = copy.deepcopy(step_cfg.train_dataloader)
+    for ds in iter_incremental_datasets(train):
+        # The exemplar memory is chosen when the step starts.
+        if ds.get('memory_file') and not osp.isfile(ds['memory_file']):
+            ds.pop('memory_file')
     try:
-        return (step_dataset(step_cfg.train_dataloader),
-                step_dataset(step_cfg.val_dataloader))
+        return (step_dataset(train), step_dataset(step_cfg.val_dataloader))
     except CONFIG_ERRORS as error:
         raise PlanError(f'step {step}: {error}') from error
 

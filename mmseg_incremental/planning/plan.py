@@ -27,6 +27,7 @@ plain mmengine config, so it also runs under mmseg's ``tools/train.py``.
 import copy
 import hashlib
 import json
+import os.path as osp
 from typing import Iterator, List, Optional
 
 import torch
@@ -215,8 +216,9 @@ def apply_checkpoints_per_step(step_cfg: Config, iters: int,
 
 
 def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
-    """Task, step, setting and ``void_as_background`` (train) / protocol
-    and ``eval_crop`` (val, test), data_root."""
+    """Task, step, setting, ``void_as_background`` and the exemplar
+    memory's file (train) / protocol and ``eval_crop`` (val, test),
+    data_root."""
     found = []
     for split in ('train', 'val', 'test'):
         for ds in iter_incremental_datasets(
@@ -227,6 +229,10 @@ def _set_datasets(step_cfg: Config, values: dict, step: int) -> None:
                 ds['setting'] = values['setting']
                 if values['void_as_background']:
                     insert_after_loading(ds.get('pipeline') or [])
+                if values['memory_size'] and step > 0:
+                    # Chosen by the experiment before the step trains.
+                    ds['memory_file'] = osp.join(step_cfg.work_dir,
+                                                 MEMORY_FILE)
             else:
                 ds['eval_protocol'] = values['eval_protocol']
                 if values['eval_crop'] is not None:
@@ -300,6 +306,9 @@ def experiment_fingerprint_source(cfg: Config) -> dict:
     src['total_batch_size'] = total_batch(step0, get_world_size())
     return src
 
+
+#: The exemplar memory of a step, in its work dir.
+MEMORY_FILE = 'memory.json'
 
 #: Keys of a step config that say where and how it runs, not what it learns.
 RUN_KEYS = ('work_dir', 'launcher', 'resume', 'load_from', 'env_cfg',

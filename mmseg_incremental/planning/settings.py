@@ -228,6 +228,13 @@ SETTINGS = (
         minimum=1,
         optional=True),
     Setting(
+        name='memory_size',
+        kind=int,
+        default=0,
+        doc='exemplar memory: steps k >= 1 also train on this many images of '
+        "the previous steps, class-balanced (DKD-M's 100; 0: none)",
+        minimum=0),
+    Setting(
         name='max_step',
         kind=int,
         default=None,
