@@ -1,12 +1,23 @@
 """Per-iteration time and peak memory of each method, as ratios to FT.
 
-The methods: ILT's (FT, L'_D, L''_D, EF and their combinations), MiB and
-PLOP, each with the terms of its shipped fragment
-(``configs/_base_/methods/{ft,ld,fd,ef,ef-ld,ld-fd,mib,plop}.py``, the
+The methods: ILT's (FT, L'_D, L''_D, EF and their combinations), MiB,
+PLOP and DKD, each with the terms of its shipped fragment
+(``configs/_base_/methods/{ft,ld,fd,ef,ef-ld,ld-fd,mib,plop,dkd}.py``, the
 ``incremental`` dict; see ``METHODS`` for the variants: L'_D with a
 cached teacher, PLOP without its pseudo-labels). PLOP's thresholds are
 fitted once, on the batch's first image, as ``PseudoLabelHook`` does over
 the step's images before training.
+
+DKD trains its own head (``DKDHead`` on mmseg's ``ASPPHead``: sigmoid
+classifiers and an auxiliary one; DeepLab-v2's head has no 1x1 classifier
+to decompose), the decode head of its leaves
+(``configs/embedded/bench_15-1_dkd-overlapped.py`` for the tiny model,
+``configs/il/dkd/voc_15-1_overlapped.py`` for R101; ``DKD_HEAD``), on the
+bench's backbone. Its reference is ``FT (DKD head)``, FT on that same
+network with DKD's step-0 losses (``REFERENCE``): DKD's ``time_ratio``,
+``floor_ratio`` and ``mem_ratio`` are against it (its teacher is that
+network's too), and ``FT (DKD head)``'s against FT; ``time_ratio_ft`` in
+the JSON is every method's time over FT's.
 
 All methods train the same IncrementalEncoderDecoder step (C_old -> C_new)
 on the same random batch, in one run: step times round-robin in one process
@@ -81,7 +92,21 @@ METHODS = {
     'PLOP': ('plop', {}),
     # PLOP without its pseudo-labels: the cost of POD alone.
     'PLOP (POD only)': ('plop', dict(distill_terms=dict(pseudo_label=None))),
+    # DKD's term on DKD's network (DKD_HEAD), and FT on that network, its
+    # reference (REFERENCE).
+    'DKD': ('dkd', {}),
+    'FT (DKD head)': ('ft', {}),
 }
+#: Methods on DKD's network: the decode head of the DKD leaf of each
+#: ``--model`` (``model.decode_head``) replaces the bench model's.
+DKD_HEAD = {
+    'tiny': 'configs/embedded/bench_15-1_dkd-overlapped.py',
+    'r101': 'configs/il/dkd/voc_15-1_overlapped.py',
+}
+DKD_NETWORK = ('DKD', 'FT (DKD head)')
+#: The FT a method's time, floor and memory are divided by (FT on its own
+#: network); FT otherwise.
+REFERENCE = {'DKD': 'FT (DKD head)'}
 #: Suffix of a method timed with mmseg's own ``loss_by_feat`` (its
 #: ``.item()`` count and boolean-indexing accuracy) in place of ours.
 MMSEG_LOSS = ' (mmseg loss)'
@@ -96,6 +121,7 @@ TARGETS = {
     'MiB': 1.30,
     'PLOP': 1.35,
     'PLOP (POD only)': 1.25,
+    'DKD': 1.25,
 }
 # step memory / FT
 MEM_TARGETS = {'MiB': 1.25}
@@ -118,7 +144,20 @@ def method_cfg(method: str) -> dict:
     return incremental
 
 
-def model_cfg(model: str, num_classes: int) -> dict:
+def reference(method: str) -> str:
+    """The FT ``method`` is measured against (``REFERENCE``)."""
+    return REFERENCE.get(method.replace(MMSEG_LOSS, ''), 'FT')
+
+
+def network(method: str) -> str:
+    """``'dkd'`` for a method on DKD's network, else ``''``."""
+    return 'dkd' if method in DKD_NETWORK else ''
+
+
+def model_cfg(model: str, num_classes: int, net: str = '') -> dict:
+    """The bench's model (tiny DeepLab-v2 R18 or R101) with
+    ``num_classes`` outputs; ``net='dkd'``: with the decode head of the
+    DKD leaf of ``model`` (``DKD_HEAD``)."""
     from mmengine.config import Config
     if model == 'r101':
         cfg = Config.fromfile(
@@ -126,10 +165,14 @@ def model_cfg(model: str, num_classes: int) -> dict:
     else:
         cfg = Config.fromfile(
             osp.join(ROOT, 'configs/_base_/models/deeplabv2_r18-tiny.py'))
-    model = cfg.model.to_dict()
-    model['decode_head']['num_classes'] = num_classes
-    model['data_preprocessor'] = None
-    return model
+    model_dict = cfg.model.to_dict()
+    if net == 'dkd':
+        from mmseg_incremental.utils import load_config
+        leaf = load_config(osp.join(ROOT, DKD_HEAD[model]))
+        model_dict['decode_head'] = leaf.model.decode_head.to_dict()
+    model_dict['decode_head']['num_classes'] = num_classes
+    model_dict['data_preprocessor'] = None
+    return model_dict
 
 
 def batch(device: str, size: int, n: int, num_classes: int, seed: int = 0):
@@ -172,8 +215,9 @@ def mmseg_loss_by_feat(enabled: bool):
         module.ce_avg_factor, module.accuracy = saved
 
 
-def build(method: str, args: argparse.Namespace, teacher: str):
-    """The model of ``method`` (stock = mmseg EncoderDecoder) and its SGD."""
+def build(method: str, args: argparse.Namespace, teachers: dict):
+    """The model of ``method`` (stock = mmseg EncoderDecoder) and its SGD;
+    ``teachers``: the teacher checkpoint of each network (``network``)."""
     import torch
     from mmseg.registry import MODELS
     import mmseg_incremental  # noqa: F401
@@ -181,11 +225,11 @@ def build(method: str, args: argparse.Namespace, teacher: str):
     stock_loss = method.endswith(MMSEG_LOSS)
     method = method[:-len(MMSEG_LOSS)] if stock_loss else method
     torch.manual_seed(0)
-    cfg = model_cfg(args.model, args.new_classes)
+    cfg = model_cfg(args.model, args.new_classes, network(method))
     if METHODS[method] is not None:
         cfg.update(
             type='IncrementalEncoderDecoder',
-            teacher_checkpoint=teacher,
+            teacher_checkpoint=teachers[network(method)],
             **method_cfg(method))
     model = MODELS.build(cfg).to(args.device)
     model.init_weights()
@@ -254,7 +298,7 @@ def count_host_syncs(step) -> int:
     return sum('synchroniz' in str(w.message) for w in caught)
 
 
-def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
+def time_all(args: argparse.Namespace, teachers: dict, queue) -> None:
     """Median step time of every method, round-robin in one process so that
     machine noise hits all methods alike. On CUDA also the memory a step
     adds (``max_memory_allocated`` after ``reset_peak_memory_stats``, per
@@ -264,18 +308,20 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     models, steps = {}, {}
     for m in args.methods:
-        models[m], steps[m] = build(m, args, teacher)
-    floors = {m: floor_parts(models[m]) for m in args.methods}
-    # The floor's pieces, timed in the same rounds: EF's step (when a
-    # frozen-encoder method is timed) and the teacher's forward.
+        models[m], steps[m] = build(m, args, teachers)
+    floors = {m: floor_parts(models[m], m) for m in args.methods}
+    # The floor's pieces, timed in the same rounds: the base step of a
+    # floor that is not timed itself (EF, when a frozen-encoder method is)
+    # and the teacher's forward, once per network.
     extra = {}
-    if any(base == 'EF' for base, _ in floors.values()) and \
-            'EF' not in steps:
-        extra['EF'] = build('EF', args, teacher)[1]
-    if any(part is not None for _, part in floors.values()):
-        owner = next(models[m] for m, (_, part) in floors.items()
-                     if part is not None)
-        extra.update(teacher_steps(owner, args))
+    for base in sorted({base for base, _ in floors.values()} - set(steps)):
+        extra[base] = build(base, args, teachers)[1]
+    owners = {}
+    for m, (_, part) in floors.items():
+        if part is not None:
+            owners.setdefault(network(m), models[m])
+    for net, owner in owners.items():
+        extra.update(teacher_steps(owner, args, teacher_suffix(net)))
     del models
     memory, syncs = {}, {}
     for method, step in steps.items():
@@ -307,6 +353,11 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
             cpu_times[method].append(time.process_time() - c)
     clock = times if args.ratio_clock == 'wall' else cpu_times
     ratios = {
+        m: statistics.median(a / b
+                             for a, b in zip(clock[m], clock[reference(m)]))
+        for m in steps
+    }
+    ratios_ft = {
         m: statistics.median(a / b for a, b in zip(clock[m], clock['FT']))
         for m in steps
     }
@@ -319,7 +370,7 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
         ]
         floor_s[m] = statistics.median(per_round)
         floor_ratios[m] = statistics.median(
-            a / b for a, b in zip(per_round, clock['FT']))
+            a / b for a, b in zip(per_round, clock[reference(m)]))
     if args.profile:
         for method in steps:
             profile_step(steps[method], method, args)
@@ -329,27 +380,37 @@ def time_all(args: argparse.Namespace, teacher: str, queue) -> None:
     }, {
         m: statistics.median(cpu_times[m])
         for m in steps
-    }, ratios, memory, syncs, floor_s, floor_ratios))
+    }, ratios, memory, syncs, floor_s, floor_ratios, ratios_ft))
 
 
-def floor_parts(model) -> tuple:
-    """The floor of a built method (see the module docstring): ('FT' or
-    'EF', None / 'full' / 'head' for the teacher's forward)."""
+def teacher_suffix(net: str) -> str:
+    """The teacher-forward names' suffix of a network (``network``)."""
+    return ' (DKD head)' if net == 'dkd' else ''
+
+
+def floor_parts(model, method: str = 'FT') -> tuple:
+    """The floor of a built method (see the module docstring): (its
+    reference FT, or 'EF', None / 'full' / 'head' for the teacher's
+    forward, with its network's suffix)."""
     from mmseg_incremental.models.segmentors import \
         IncrementalEncoderDecoder
+    if method in REFERENCE.values():  # an FT: its own floor
+        return method, None
     if not isinstance(model, IncrementalEncoderDecoder):
-        return 'FT', None
-    base = 'EF' if model.freeze_encoder else 'FT'
+        return reference(method), None
+    base = 'EF' if model.freeze_encoder else reference(method)
     if not model._needs or model.teacher_cache is not None:
         return base, None
-    return base, 'head' if model.freeze_encoder else 'full'
+    part = 'head' if model.freeze_encoder else 'full'
+    return base, part + teacher_suffix(network(method))
 
 
-def teacher_steps(model, args: argparse.Namespace) -> dict:
+def teacher_steps(model, args: argparse.Namespace, suffix: str = '') -> dict:
     """One forward of ``model``'s teacher on the batch, as the segmentor
     runs it (no_grad, its layout, autocast as the steps): whole
     (``'teacher full'``) and head only on its encoder's features
-    (``'teacher head'``, the features computed once)."""
+    (``'teacher head'``, the features computed once); ``suffix`` is
+    appended to both names."""
     import torch
     inputs, _ = batch(args.device, args.size, args.batch, args.new_classes)
     dtype = None
@@ -381,10 +442,10 @@ def teacher_steps(model, args: argparse.Namespace) -> dict:
         if sync and args.device == 'cuda':
             torch.cuda.synchronize()
 
-    return {'teacher full': full, 'teacher head': head}
+    return {f'teacher full{suffix}': full, f'teacher head{suffix}': head}
 
 
-def peak_memory(method: str, args: argparse.Namespace, teacher: str,
+def peak_memory(method: str, args: argparse.Namespace, teachers: dict,
                 queue) -> None:
     """Peak memory a training step adds on top of the built model: CUDA's
     max allocated, or on CPU the growth of the process's peak RSS (each
@@ -392,7 +453,7 @@ def peak_memory(method: str, args: argparse.Namespace, teacher: str,
     import torch
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
-    model, step = build(method, args, teacher)
+    model, step = build(method, args, teachers)
     if args.device == 'cuda':
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -441,7 +502,7 @@ def profile_step(step, method: str, args: argparse.Namespace) -> None:
                 row_limit=25))
 
 
-def check_graph(args: argparse.Namespace, teacher: str, queue) -> None:
+def check_graph(args: argparse.Namespace, teachers: dict, queue) -> None:
     """Eager against CUDA-graphed training of FT, L'_D and EF+L'_D: the
     same init and batch, 4 steps each; the largest relative difference of
     the losses and of the final parameters."""
@@ -454,7 +515,7 @@ def check_graph(args: argparse.Namespace, teacher: str, queue) -> None:
             run_args = argparse.Namespace(**{
                 **vars(args), 'cuda_graph': graphed
             })
-            model, step = build(method, run_args, teacher)
+            model, step = build(method, run_args, teachers)
             losses = [{
                 k: v.item()
                 for k, v in step().items()
@@ -486,12 +547,12 @@ def _child(ctx, target, *args):
     return result
 
 
-def make_teacher(args: argparse.Namespace, path: str) -> None:
+def make_teacher(args: argparse.Namespace, path: str, net: str = '') -> None:
     import torch
     from mmseg.registry import MODELS
     import mmseg_incremental  # noqa: F401
     torch.manual_seed(1)
-    model = MODELS.build(model_cfg(args.model, args.old_classes))
+    model = MODELS.build(model_cfg(args.model, args.old_classes, net))
     model.init_weights()
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
 
@@ -569,6 +630,9 @@ def main() -> None:
     args = parser.parse_args()
     if 'FT' not in args.methods:
         args.methods.insert(0, 'FT')
+    for method in list(args.methods):  # each method's reference too
+        if reference(method) not in args.methods:
+            args.methods.insert(args.methods.index(method), reference(method))
     if args.cuda_graph and args.device != 'cuda':
         parser.error('--cuda-graph needs --device cuda')
     if args.graph_check and not args.cuda_graph:
@@ -586,21 +650,27 @@ def main() -> None:
 
     ctx = mp.get_context('spawn')
     with tempfile.TemporaryDirectory() as tmp:
-        teacher = osp.join(tmp, 'teacher.pth')
-        proc = ctx.Process(target=make_teacher, args=(args, teacher))
-        proc.start()
-        proc.join()
-        (times, cpu_times, ratios, memory, syncs, floor_s,
-         floor_ratios) = _child(ctx, time_all, args, teacher)
+        # M_{k-1} of each network a timed method trains.
+        teachers = {
+            net: osp.join(tmp, f'teacher{net}.pth')
+            for net in {network(m)
+                        for m in args.methods}
+        }
+        for net, path in teachers.items():
+            proc = ctx.Process(target=make_teacher, args=(args, path, net))
+            proc.start()
+            proc.join()
+        (times, cpu_times, ratios, memory, syncs, floor_s, floor_ratios,
+         ratios_ft) = _child(ctx, time_all, args, teachers)
         if not memory:  # CPU: peak RSS growth, a fresh process per method
             memory = {
                 m:
                 statistics.median(
-                    _child(ctx, peak_memory, m, args, teacher)
+                    _child(ctx, peak_memory, m, args, teachers)
                     for _ in range(args.mem_runs))
                 for m in args.methods
             }
-        graph_check = _child(ctx, check_graph, args, teacher) \
+        graph_check = _child(ctx, check_graph, args, teachers) \
             if args.cuda_graph and args.graph_check else None
     results = {
         m:
@@ -608,10 +678,12 @@ def main() -> None:
             median_s=times[m],
             median_cpu_s=cpu_times[m],
             time_ratio=ratios[m],
+            time_ratio_ft=ratios_ft[m],
+            reference=reference(m),
             floor_s=floor_s[m],
             floor_ratio=floor_ratios[m],
             step_mem_mib=memory[m],
-            mem_ratio=memory[m] / memory['FT'],
+            mem_ratio=memory[m] / memory[reference(m)],
             host_syncs=syncs.get(m))
         for m in args.methods
     }
@@ -635,6 +707,11 @@ def main() -> None:
               f'{target!s:>9s} {r["step_mem_mib"]:9.1f} '
               f'{r["mem_ratio"]:7.3f} {MEM_TARGETS.get(method, "")!s:>6s} '
               f'{sync!s:>5s}')
+    for method, r in results.items():
+        if r['reference'] != 'FT':
+            print(f'{method}: time/FT, floor and mem/FT against '
+                  f'"{r["reference"]}" (FT on its network); against FT: '
+                  f'time {r["time_ratio_ft"]:.3f}')
     if 'stock' in ratios:
         print('FT / stock EncoderDecoder time: '
               f'{1 / ratios["stock"]:.3f}')
