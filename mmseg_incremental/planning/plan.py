@@ -185,7 +185,9 @@ def build_step_config(cfg: Config,
     apply_checkpoints_per_step(step_cfg, iters, values['checkpoints_per_step'])
     # A non-finite loss stops the step (one line, nothing kept as a
     # result); SIGTERM/SIGINT/SIGUSR1 save the current iteration and stop.
-    add_hook(step_cfg, dict(type='DivergenceGuardHook'))
+    add_hook(step_cfg,
+             dict(type='DivergenceGuardHook',
+                  skip_limit=nan_skip_limit(step_cfg, values['nan_policy'])))
     add_hook(step_cfg, dict(type='PreemptionHook'))
     horizon = 1.0 if step == 0 else float(values['lr_decay_horizon'])
     patch_schedule(
@@ -200,6 +202,26 @@ def build_step_config(cfg: Config,
         step_cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', device_ids=None)
     return step_cfg
+
+
+#: Non-finite losses in a row that ``nan_policy='skip'`` tolerates.
+NAN_SKIP_LIMIT = 10
+
+
+def nan_skip_limit(step_cfg: Config, policy: str) -> int:
+    """The ``DivergenceGuardHook``'s ``skip_limit`` of ``nan_policy``:
+    'skip' needs fp16 AMP's loss scaler (it is what skips the step)."""
+    if policy != 'skip':
+        return 0
+    wrapper = step_cfg.get('optim_wrapper') or {}
+    if wrapper.get('type') != 'AmpOptimWrapper' or \
+            wrapper.get('dtype') != 'float16':
+        raise ValueError(
+            "nan_policy='skip' needs amp='fp16' on a GPU: the fp16 loss "
+            'scaler is what skips the step of a non-finite loss (here '
+            f"optim_wrapper {wrapper.get('type')!r}, dtype "
+            f"{wrapper.get('dtype')!r}); use nan_policy='stop'.")
+    return NAN_SKIP_LIMIT
 
 
 def apply_checkpoints_per_step(step_cfg: Config, iters: int,

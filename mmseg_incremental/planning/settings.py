@@ -372,6 +372,14 @@ SETTINGS = (
         'else fp16; None: fp32)',
         choices=AMP_MODES),
     Setting(
+        name='nan_policy',
+        kind=str,
+        default='stop',
+        doc="a non-finite loss: 'stop' the step with one line; 'skip' (fp16 "
+        'AMP only) its iteration, whose step the loss scaler skipped, up to '
+        '10 in a row',
+        choices=('stop', 'skip')),
+    Setting(
         name='channels_last',
         kind=bool,
         default=False,

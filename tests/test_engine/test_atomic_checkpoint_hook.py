@@ -232,3 +232,43 @@ def test_non_finite_parameters_are_never_saved(tmp_path):
         runner.train()
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.pth')) == \
         ['iter_1.pth', 'iter_2.pth']
+
+
+def _guard_runner(values):
+    """A runner stand-in whose message hub holds one loss per iteration."""
+    from types import SimpleNamespace
+    hub = MessageHub(f'guard_{uuid.uuid4().hex}')
+    runner = SimpleNamespace(
+        message_hub=hub, hooks=[], iter=0, max_iters=len(values),
+        cfg=dict(experiment_name='step_2'), experiment_name='step_2',
+        work_dir='D/step_2',
+        optim_wrapper=SimpleNamespace(get_lr=lambda: dict(lr=[0.01])))
+    return runner, hub
+
+
+@pytest.mark.parametrize('skip_limit, stops_at', [(0, 2), (2, 6), (3, None)])
+def test_divergence_guard_policies(skip_limit, stops_at):
+    """'stop': the first NaN stops; 'skip' (fp16 AMP): up to skip_limit
+    NaNs in a row pass, a finite loss resets the count."""
+    from mmseg_incremental.engine.hooks import DivergenceGuardHook
+    from mmseg_incremental.utils.errors import TrainingDiverged
+    losses = [1.0, float('nan'), 2.0, float('nan'), float('nan'),
+              float('nan'), 1.5]
+    runner, hub = _guard_runner(losses)
+    guard = DivergenceGuardHook(skip_limit=skip_limit)
+    guard.before_train(runner)
+    stopped = None
+    for i, loss in enumerate(losses):
+        runner.iter = i
+        hub.update_scalar('train/loss', loss)
+        hub.update_scalar('train/decode.loss_ce', loss)
+        try:
+            guard.after_train_iter(runner, i)
+        except TrainingDiverged as error:
+            stopped = i + 1
+            assert str(error).startswith(
+                f'Step 2 diverged: decode.loss_ce is nan at iteration {i + 1}'
+                ' of 7; the step stopped')
+            assert 'Likely cause: lr 0.01 too high' in str(error)
+            break
+    assert stopped == stops_at

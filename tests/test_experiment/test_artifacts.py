@@ -213,3 +213,19 @@ def test_slurm_script_requeues_a_preempted_job(tmp_path, status, requeued):
     assert '--signal=USR1@120' in calls[0]
     assert calls[0].endswith('cfg.py --launcher=slurm --work-dir D --resume')
     assert (calls[1:] == ['scontrol requeue 42']) == requeued
+
+
+def test_nan_policy_skip_needs_fp16_amp(embedded_voc):
+    from mmseg_incremental.planning.plan import nan_skip_limit
+    cfg = tiny_cfg('bench_15-1_ft.py', embedded_voc, nan_policy='skip')
+    with pytest.raises(PlanError, match="step 0: nan_policy='skip' needs "
+                       "amp='fp16' on a GPU"):
+        check_plan(cfg, '/nonexistent/d')
+    fp16 = dict(optim_wrapper=dict(type='AmpOptimWrapper', dtype='float16'))
+    assert nan_skip_limit(fp16, 'skip') == 10
+    assert nan_skip_limit(fp16, 'stop') == 0
+    step = build_step_config(
+        tiny_cfg('bench_15-1_ft.py', embedded_voc), 0, '')
+    (guard, ) = [h for h in step.custom_hooks
+                 if h['type'] == 'DivergenceGuardHook']
+    assert guard['skip_limit'] == 0

@@ -49,7 +49,7 @@ def test_schema_covers_every_setting_once():
         'step0_store_timeout', 'max_step', 'method', 'lr_decay_horizon',
         'classifier', 'iters_per_class_incremental', 'distill_resolution',
         'void_as_background', 'checkpoints_per_step', 'eval_crop',
-        'iters_per_step', 'memory_size',
+        'iters_per_step', 'memory_size', 'nan_policy',
         'amp', 'channels_last', 'cuda_graph', 'val_batch_size'
     }
     scalars = {'data_root', 'crop_size', 'pretrained', 'total_batch_size'}

@@ -67,17 +67,33 @@ class DivergenceGuardHook(Hook):
     hook already copied to the host for logging (``train/*`` scalars of the
     message hub; with ``DeferredRuntimeInfoHook`` one iteration late, and
     named with that iteration).
+
+    With ``skip_limit > 0`` (the ``nan_policy='skip'`` setting, fp16 AMP
+    only) a non-finite loss is logged and its iteration passes -- the AMP
+    loss scaler has skipped its optimizer step, as mmengine's
+    ``AmpOptimWrapper`` does for non-finite gradients -- until
+    ``skip_limit`` come in a row; non-finite parameters still stop the step
+    at the next checkpoint.
+
+    Args:
+        skip_limit (int): Non-finite losses in a row that are tolerated.
+            Defaults to 0: the first one stops the step.
     """
 
     # After the runtime-info hook (VERY_HIGH) recorded the losses, before
     # the CheckpointHook (NORMAL) saves.
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self) -> None:
+    def __init__(self, skip_limit: int = 0) -> None:
+        if skip_limit < 0:
+            raise ValueError(f'skip_limit={skip_limit}; use >= 0.')
+        self.skip_limit = skip_limit
         self._checked = -1
+        self._in_row = 0
 
     def before_train(self, runner) -> None:
         self._checked = -1
+        self._in_row = 0
 
     def _recorded_iter(self, runner) -> int:
         for hook in runner.hooks:
@@ -104,10 +120,21 @@ class DivergenceGuardHook(Hook):
             for k, v in self._losses(runner).items() if not math.isfinite(v)
         }
         if not bad:
+            self._in_row = 0
             return
         # Name a term rather than the total, when one is at fault.
         terms = [k for k in bad if k != 'loss'] or list(bad)
         key = terms[0]
+        if self._in_row < self.skip_limit:
+            self._in_row += 1
+            print_log(
+                f'{step_name(runner).capitalize()}: {key} is {bad[key]} at '
+                f'iteration {iteration + 1}; its optimizer step was skipped '
+                f'by the AMP loss scaler ({self._in_row} of '
+                f'{self.skip_limit} allowed in a row, nan_policy=\'skip\').',
+                logger='current',
+                level=30)
+            return
         text = (f'{step_name(runner).capitalize()} diverged: {key} is '
                 f'{bad[key]} at iteration {iteration + 1} of '
                 f'{runner.max_iters}; the step stopped and nothing of it is '
