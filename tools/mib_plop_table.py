@@ -1,11 +1,14 @@
-"""ILT (both flavours), MiB, PLOP and FT on the embedded benchmark.
+"""ILT (both flavours), MiB, PLOP, DKD, DKD-M and FT on the embedded
+benchmark.
 
 Runs VOC-format 15-1 and 15-5 in the ``overlapped`` setting (MiB's and
 PLOP's) with FT, ILT as the paper defines it (L'_D, ``variant='ilt'``),
-ILT as MiB re-ran it (L'_D+L''_D, ``variant='mib'``, lambda 100), MiB and
-PLOP, on the schedule of ``tools/paper_findings.py`` (the pretrained
-backbone, 25 iterations a class at step 0, 50 per new class after, the lr
-decaying over 20x the step), sharing M_0 per task (MiB's rows train their
+ILT as MiB re-ran it (L'_D+L''_D, ``variant='mib'``, lambda 100), MiB,
+PLOP, DKD and DKD-M (DKD with a 100-image exemplar memory; DKD's rows
+train their own M_0: sigmoid classifiers), on the schedule of
+``tools/paper_findings.py`` (the pretrained backbone, 25 iterations a
+class at step 0, 50 per new class after, the lr decaying over 20x the
+step), sharing M_0 per task (MiB's rows train their
 own: void as background from step 0, ``void_as_background``); prints one
 comparison table per task and writes ``<work-dir>/mib_plop.md``. Each
 method keeps its own evaluation protocol; after the last step no class is
@@ -26,7 +29,10 @@ from mmseg_incremental.reporting import compare_runs, write_report
 CONFIGS = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'embedded')
 #: config suffix per method (the ILT configs run under `overlapped`).
-METHODS = ['ft', 'ld', 'mib-disjoint_ilt', 'mib-overlapped', 'plop-overlapped']
+METHODS = [
+    'ft', 'ld', 'mib-disjoint_ilt', 'mib-overlapped', 'plop-overlapped',
+    'dkd-overlapped', 'dkd-m-overlapped'
+]
 
 
 def main() -> None:

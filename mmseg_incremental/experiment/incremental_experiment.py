@@ -254,8 +254,10 @@ class IncrementalExperiment:
         the start) and the ``(line, log level)`` that says so (None for a
         step not begun)."""
         step_dir = self._step_dir(step)
-        if not self.resume or not osp.isdir(step_dir):
-            return dict(), None
+        if not self.resume or not osp.isdir(step_dir) or not any(
+                f.endswith('.pth') or f == 'last_checkpoint'
+                for f in os.listdir(step_dir)):
+            return dict(), None  # not begun (its memory.json may be there)
         box = [find_resume_checkpoint(step_dir) if get_rank() == 0 else None]
         broadcast_object_list(box)  # rank 0 reads, every rank resumes
         point = box[0]
