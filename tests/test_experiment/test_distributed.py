@@ -20,11 +20,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_experiment(embedded_voc, tmp_path):
+@pytest.mark.parametrize('nodes', [1, 2], ids=['one_node', 'two_nodes'])
+def test_two_process_experiment(embedded_voc, tmp_path, nodes):
+    """Two processes: one torchrun launch of 2, or two launches of 1 that
+    form two "nodes" on 127.0.0.1 (``--nnodes 2 --node_rank k``, as a
+    multi-node SLURM job starts one launcher per node)."""
     work_dir = tmp_path / 'ddp'
-    cmd = [
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={_free_port()}',
+    port = _free_port()
+    launcher = [
+        sys.executable, '-m', 'torch.distributed.run',
+        f'--nproc_per_node={2 // nodes}', f'--nnodes={nodes}',
+        '--master_addr=127.0.0.1', f'--master_port={port}'
+    ]
+    args = [
         osp.join(ROOT, 'tools', 'train_incremental.py'),
         osp.join(ROOT, 'configs', 'embedded',
                  'bench_15-1_ef-ld.py'), '--launcher', 'pytorch', '--work-dir',
@@ -34,13 +42,34 @@ def test_two_process_experiment(embedded_voc, tmp_path):
         f'step0_store={tmp_path / "store"}'
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    other = None
+    if nodes == 2:  # node 1 first; node 0 below holds the master
+        other = subprocess.Popen(
+            launcher + ['--node_rank=1'] + args,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True)
+        launcher = launcher + ['--node_rank=0']
     try:  # ~25 s on 2 busy cores; a guard against a hung rank
         proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=WAIT_S)
+            launcher + args,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S)
+        if other is not None:
+            other_out, _ = other.communicate(timeout=WAIT_S)
+            assert other.returncode == 0, _failure(other_out)
     except subprocess.TimeoutExpired as hung:
         out = (hung.stdout or b'') + (hung.stderr or b'')
+        if isinstance(out, bytes):
+            out = out.decode(errors='replace')
         pytest.fail(f'torchrun did not finish within {WAIT_S} s:\n' +
-                    _failure(out.decode(errors='replace')))
+                    _failure(out))
+    finally:
+        if other is not None and other.poll() is None:
+            other.kill()
     assert proc.returncode == 0, _failure(proc.stdout + proc.stderr)
     with open(work_dir / 'summary.json') as f:
         summary = json.load(f)
