@@ -104,6 +104,16 @@ def call_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
                                        err.getvalue())
 
 
+def _accumulate(inter: np.ndarray, union: np.ndarray, pred: np.ndarray,
+                label: np.ndarray) -> None:
+    """Add one image's per-class intersection and union (255 ignored)."""
+    keep = label != 255
+    for c in range(len(inter)):
+        p, t = (pred == c) & keep, (label == c) & keep
+        inter[c] += (p & t).sum()
+        union[c] += (p | t).sum()
+
+
 def independent_miou(step_dir: str, checkpoint: str, protocol: str):
     """mIoU (%) of a step's checkpoint on the step's val split under
     ``protocol``, computed apart from the experiment's evaluation: labels
@@ -125,11 +135,7 @@ def independent_miou(step_dir: str, checkpoint: str, protocol: str):
         label = item['data_samples'].gt_sem_seg.data[0].numpy()
         pred = inference_model(
             model, item['data_samples'].img_path).pred_sem_seg.data[0].numpy()
-        keep = label != 255
-        for c in range(n):
-            p, t = (pred == c) & keep, (label == c) & keep
-            inter[c] += (p & t).sum()
-            union[c] += (p | t).sum()
+        _accumulate(inter, union, pred, label)
     iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
     return 100 * np.nanmean(iou), len(dataset)
 
@@ -200,10 +206,6 @@ def independent_crop_miou(step_dir: str, checkpoint: str, size: int):
                      cv2_bilinear)
         pred = inference_model(model, image).pred_sem_seg.data[0].numpy()
         assert pred.shape == label.shape == (size, size)
-        keep = label != 255
-        for c in range(n):
-            p, t = (pred == c) & keep, (label == c) & keep
-            inter[c] += (p & t).sum()
-            union[c] += (p | t).sum()
+        _accumulate(inter, union, pred, label)
     iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
     return 100 * np.nanmean(iou)
