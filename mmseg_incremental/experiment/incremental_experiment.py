@@ -139,6 +139,7 @@ class IncrementalExperiment:
         self.steps: List[dict] = []
         self._planned: List[Config] = []
         self._provenance: Optional[dict] = None
+        self._data_key: Optional[str] = None
         # Progress (ExperimentProgressHook, set by run()): every step's
         # iterations, the start, and the wall time and number of the
         # training iterations this process ran.
@@ -370,7 +371,7 @@ class IncrementalExperiment:
         if step > 0:
             result = self._train_step(step, teacher)
         else:
-            source = step0_fingerprint_source(self.cfg)
+            source = step0_fingerprint_source(self.cfg, self._data_key)
             with self.store.reserve(source, self.store_timeout) as stored:
                 if stored is not None:
                     result = self._reuse_step0(stored)
@@ -390,8 +391,10 @@ class IncrementalExperiment:
         check_vis_backends(self.cfg)  # before the work dir is touched
         # Every step's config and datasets, before anything trains.
         self._planned = check_plan(self.cfg, self.work_dir)
-        self._provenance = provenance(
-            self.cfg, data_content_key(self._planned[0].train_dataloader))
+        # The step-0 data's content key, read once: provenance and the
+        # step-0 store's key.
+        self._data_key = data_content_key(self._planned[0].train_dataloader)
+        self._provenance = provenance(self.cfg, self._data_key)
         self._step_iters = [
             step_iters(self.cfg, self.task, k) for k in list_steps(self.cfg)
         ]

@@ -270,8 +270,13 @@ def fingerprint(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def step0_fingerprint_source(cfg: Config) -> dict:
+def step0_fingerprint_source(cfg: Config,
+                             data_key: Optional[str] = None) -> dict:
     """What decides M_0: model, step-0 training data and schedule, seed.
+
+    ``data_key``: the step-0 training data's :func:`data_content_key`
+    when the caller has it already (else it is computed: one build of the
+    step-0 dataset).
 
     The step-0 images enter by content (:func:`data_content_key`), not by
     path. The task enters only through S_0 (step 0's split and labels depend
@@ -297,7 +302,8 @@ def step0_fingerprint_source(cfg: Config) -> dict:
         train_cfg=_plain(step_cfg.train_cfg),
         randomness=_plain(step_cfg.get('randomness', {})),
         dataset=task.dataset,
-        data=data_content_key(step_cfg.train_dataloader))
+        data=data_key if data_key is not None else data_content_key(
+            step_cfg.train_dataloader))
 
 
 def data_content_key(loader: dict) -> Optional[str]:
