@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import MODELS
 from mmseg_incremental.experiment import IncrementalExperiment
 from test_experiment.utils import Killed as _Killed
-from test_experiment.utils import CFG_DIR, call_tool, load, state_dict, \
-    tiny_cfg
+from test_experiment.utils import (CFG_DIR, accumulate_iou, call_tool,
+                                   deployed_step, load, miou_percent,
+                                   state_dict, tiny_cfg)
 
 LEAF = 'bench_15-1_dkd-overlapped.py'
 #: |mIoU - independent mIoU| allowed (the same predictions; the two sum
@@ -57,13 +57,7 @@ def _dkd_miou(step_dir, checkpoint, protocol):
     argmax over the classes, background where no class passes 0.5
     (cvlab-yonsei/DKD trainer/trainer_voc.py:181-185); IoU by numpy over
     the classes present in labels or predictions."""
-    from mmseg.apis import init_model
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(step_dir, 'deploy_config.py'))
-    ds_cfg = cfg.val_dataloader.dataset
-    ds_cfg['eval_protocol'] = protocol
-    dataset = DATASETS.build(ds_cfg)
-    model = init_model(cfg, checkpoint, device='cpu')
+    dataset, model = deployed_step(step_dir, checkpoint, protocol)
     n = len(dataset.metainfo['classes'])
     inter, union = np.zeros(n), np.zeros(n)
     for i in range(len(dataset)):
@@ -81,13 +75,8 @@ def _dkd_miou(step_dir, checkpoint, protocol):
         prob = 1.0 / (1.0 + np.exp(-up))
         pred = prob[1:].argmax(axis=0) + 1
         pred[(prob[1:] > 0.5).sum(axis=0) == 0] = 0
-        keep = label != 255
-        for c in range(n):
-            p, t = (pred == c) & keep, (label == c) & keep
-            inter[c] += (p & t).sum()
-            union[c] += (p | t).sum()
-    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    return 100 * np.nanmean(iou)
+        accumulate_iou(inter, union, pred, label)
+    return miou_percent(inter, union)
 
 
 def test_dkd_trains_two_steps_resumes_and_deploys(embedded_voc, step0_store,

@@ -8,6 +8,7 @@ import os.path as osp
 import runpy
 import subprocess
 import sys
+from typing import Optional
 from unittest import mock
 
 import numpy as np
@@ -104,14 +105,33 @@ def call_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
                                        err.getvalue())
 
 
-def _accumulate(inter: np.ndarray, union: np.ndarray, pred: np.ndarray,
-                label: np.ndarray) -> None:
+def accumulate_iou(inter: np.ndarray, union: np.ndarray, pred: np.ndarray,
+                   label: np.ndarray) -> None:
     """Add one image's per-class intersection and union (255 ignored)."""
     keep = label != 255
     for c in range(len(inter)):
         p, t = (pred == c) & keep, (label == c) & keep
         inter[c] += (p & t).sum()
         union[c] += (p | t).sum()
+
+
+def miou_percent(inter: np.ndarray, union: np.ndarray) -> float:
+    """mIoU (%) over the classes present in labels or predictions."""
+    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    return 100 * np.nanmean(iou)
+
+
+def deployed_step(step_dir: str, checkpoint: str,
+                  protocol: Optional[str] = None):
+    """The step's validation dataset (under ``protocol``, else its own)
+    and M_k built from its ``deploy_config.py`` by mmseg's ``init_model``."""
+    from mmseg.apis import init_model
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(step_dir, 'deploy_config.py'))
+    ds_cfg = cfg.val_dataloader.dataset
+    if protocol is not None:
+        ds_cfg['eval_protocol'] = protocol
+    return DATASETS.build(ds_cfg), init_model(cfg, checkpoint, device='cpu')
 
 
 def independent_miou(step_dir: str, checkpoint: str, protocol: str):
@@ -121,13 +141,8 @@ def independent_miou(step_dir: str, checkpoint: str, protocol: str):
     and ``inference_model`` one image at a time on the step's
     ``deploy_config.py``, IoU by numpy over the classes present in labels
     or predictions. Returns ``(mIoU, number of images)``."""
-    from mmseg.apis import inference_model, init_model
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(step_dir, 'deploy_config.py'))
-    ds_cfg = cfg.val_dataloader.dataset
-    ds_cfg['eval_protocol'] = protocol
-    dataset = DATASETS.build(ds_cfg)
-    model = init_model(cfg, checkpoint, device='cpu')
+    from mmseg.apis import inference_model
+    dataset, model = deployed_step(step_dir, checkpoint, protocol)
     n = len(dataset.metainfo['classes'])
     inter, union = np.zeros(n), np.zeros(n)
     for i in range(len(dataset)):
@@ -135,9 +150,8 @@ def independent_miou(step_dir: str, checkpoint: str, protocol: str):
         label = item['data_samples'].gt_sem_seg.data[0].numpy()
         pred = inference_model(
             model, item['data_samples'].img_path).pred_sem_seg.data[0].numpy()
-        _accumulate(inter, union, pred, label)
-    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    return 100 * np.nanmean(iou), len(dataset)
+        accumulate_iou(inter, union, pred, label)
+    return miou_percent(inter, union), len(dataset)
 
 
 class Killed(Exception):
@@ -174,11 +188,8 @@ def independent_crop_miou(step_dir: str, checkpoint: str, size: int):
     deploy config must evaluate whole images."""
     import cv2
     from PIL import Image
-    from mmseg.apis import inference_model, init_model
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(step_dir, 'deploy_config.py'))
-    dataset = DATASETS.build(cfg.val_dataloader.dataset)
-    model = init_model(cfg, checkpoint, device='cpu')
+    from mmseg.apis import inference_model
+    dataset, model = deployed_step(step_dir, checkpoint)
     n = len(dataset.metainfo['classes'])
     inter, union = np.zeros(n), np.zeros(n)
 
@@ -206,6 +217,5 @@ def independent_crop_miou(step_dir: str, checkpoint: str, size: int):
                      cv2_bilinear)
         pred = inference_model(model, image).pred_sem_seg.data[0].numpy()
         assert pred.shape == label.shape == (size, size)
-        _accumulate(inter, union, pred, label)
-    iou = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    return 100 * np.nanmean(iou)
+        accumulate_iou(inter, union, pred, label)
+    return miou_percent(inter, union)
