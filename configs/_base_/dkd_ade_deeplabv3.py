@@ -52,9 +52,8 @@ optim_wrapper = dict(
     optimizer=optimizer,
     clip_grad=None,
     paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0)}))
-# pos_weight 35 at step 0 here; the leaves set it for steps k >= 1 in the
-# DKD term's losses (a base cannot set `incremental` beside the method
-# fragment, which sets it).
+# pos_weight 35 at step 0 here; for steps k >= 1 the ADE leaves' method
+# fragment, configs/_base_/methods/dkd-ade.py, sets it in the DKD term.
 model = dict(
     backbone=dict(norm_cfg=dict(type='BN', requires_grad=True, momentum=0.01)),
     decode_head=dict(

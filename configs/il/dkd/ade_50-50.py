@@ -13,19 +13,11 @@
 # like-for-like target.
 _base_ = [
     '../../_base_/dkd_ade_deeplabv3.py', '../../_base_/settings/overlapped.py',
-    '../../_base_/methods/dkd.py'
+    '../../_base_/methods/dkd-ade.py'
 ]
 task = '50-50'
 # config_ade.json: the test set's unseen classes -> 255 (ignored).
 eval_protocol = 'mask_unseen'
-# pos_weight 35 at every step (config_ade.json; the ADE scripts never pass
-# --pos_weight): the DKD term's losses of steps k >= 1.
-incremental = dict(
-    distill_terms=dict(
-        dkd=dict(loss_decode=[
-            dict(type='MultiLabelBCELoss', pos_weight=35.0, loss_weight=1.0),
-            dict(type='AuxClassifierLoss', loss_weight=1.0)
-        ])))
 # 100 epochs (4 GPUs x 6, drop_last: floor(ceil(N / 4) / 6) iterations an
 # epoch) of DKD's lists data/ade/overlap_50-50_train_<k>.npy. Images per
 # step: 20,177, 13,186, 9,390 -> 840, 549, 391 iterations an epoch, x 100.
