@@ -208,11 +208,13 @@ class IncrementalExperiment:
         barrier()
 
     def _has_artifacts(self, step: int) -> bool:
-        """Whether step ``step`` finished or saved a checkpoint."""
+        """Whether step ``step`` finished or saved a checkpoint (or names
+        one in ``last_checkpoint``)."""
         step_dir = self._step_dir(step)
-        return osp.isfile(osp.join(
-            step_dir, DONE_FILE)) or (osp.isdir(step_dir) and any(
-                f.endswith('.pth') for f in os.listdir(step_dir)))
+        return osp.isfile(osp.join(step_dir, DONE_FILE)) or (osp.isdir(
+            step_dir) and any(
+                f.endswith('.pth') or f == 'last_checkpoint'
+                for f in os.listdir(step_dir)))
 
     def _first_open_step(self) -> int:
         """The first step with nothing finished or saved."""
@@ -255,9 +257,7 @@ class IncrementalExperiment:
         the start) and the ``(line, log level)`` that says so (None for a
         step not begun)."""
         step_dir = self._step_dir(step)
-        if not self.resume or not osp.isdir(step_dir) or not any(
-                f.endswith('.pth') or f == 'last_checkpoint'
-                for f in os.listdir(step_dir)):
+        if not self.resume or not self._has_artifacts(step):
             return dict(), None  # not begun (its memory.json may be there)
         box = [find_resume_checkpoint(step_dir) if get_rank() == 0 else None]
         broadcast_object_list(box)  # rank 0 reads, every rank resumes
