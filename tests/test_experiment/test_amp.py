@@ -78,10 +78,11 @@ def test_impossible_amp_is_refused(amp, device, bf16_ok, match):
 
 
 def test_amp_enters_the_step0_fingerprint():
-    """AMP changes M_0's numerics: a bf16 M_0 is not an fp32 M_0."""
-    plain = fingerprint(step0_fingerprint_source(_cfg()))
-    bf16 = fingerprint(step0_fingerprint_source(_cfg(amp='bf16')))
-    auto = fingerprint(step0_fingerprint_source(_cfg(amp='auto')))
+    """AMP changes M_0's numerics: a bf16 M_0 is not an fp32 M_0. (The
+    step-0 data's content key is given: no dataset is read.)"""
+    plain = fingerprint(step0_fingerprint_source(_cfg(), 'data'))
+    bf16 = fingerprint(step0_fingerprint_source(_cfg(amp='bf16'), 'data'))
+    auto = fingerprint(step0_fingerprint_source(_cfg(amp='auto'), 'data'))
     assert plain != bf16 and bf16 == auto  # 'auto' is bf16 on the CPU
 
 
